@@ -1,0 +1,27 @@
+"""Command-line interface: `newswatch --help` lists every command.
+
+Each area registers its commands on the shared app in its own module; importing them here is
+what makes them appear.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from newswatch.cli.app import app
+
+_COMMAND_MODULES = ("ingest", "query", "classify", "digest")
+
+for _name in _COMMAND_MODULES:
+    try:
+        importlib.import_module(f"newswatch.cli.{_name}")
+    except ModuleNotFoundError as exc:  # a module not written yet must not break the others
+        if exc.name != f"newswatch.cli.{_name}":
+            raise
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,69 @@
+"""Typed, strict configuration from a config directory of YAML files.
+
+`load_config(dir)` reads settings.yaml, sources.yaml, topics.yaml and alerts.yaml (each optional:
+a missing file means defaults), applies `NEWSWATCH_*` environment overrides to settings, and
+raises `ConfigError` whose message names the file, the key and a fix.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from newswatch.config.alerts import AlertsFile
+from newswatch.config.errors import ConfigError, load_yaml_model
+from newswatch.config.settings import Settings
+from newswatch.config.sources import SourceConfig, SourcesFile
+from newswatch.config.topics import TopicsFile
+
+DEFAULT_CONFIG_DIR = "config"
+DEFAULT_DB_PATH = "data/newswatch.duckdb"
+
+__all__ = [
+    "AppConfig",
+    "ConfigError",
+    "SourceConfig",
+    "Settings",
+    "load_config",
+    "resolve_config_dir",
+    "resolve_db_path",
+]
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    config_dir: Path
+    settings: Settings
+    sources: SourcesFile
+    topics: TopicsFile
+    alerts: AlertsFile
+
+
+def resolve_config_dir(value: str | Path | None = None) -> Path:
+    return Path(value or os.environ.get("NEWSWATCH_CONFIG_DIR") or DEFAULT_CONFIG_DIR)
+
+
+def resolve_db_path(value: str | Path | None = None, settings: Settings | None = None) -> Path:
+    """--db beats NEWSWATCH_DB beats settings.yaml's db_path beats the default."""
+    if value:
+        return Path(value)
+    if os.environ.get("NEWSWATCH_DB"):
+        return Path(os.environ["NEWSWATCH_DB"])
+    if settings is not None and settings.db_path:
+        return Path(settings.db_path)
+    return Path(DEFAULT_DB_PATH)
+
+
+def load_config(config_dir: str | Path | None = None) -> AppConfig:
+    directory = resolve_config_dir(config_dir)
+    if not directory.is_dir():
+        raise ConfigError(
+            f"{directory}: config directory not found "
+            "(fix: pass --config-dir DIR or set NEWSWATCH_CONFIG_DIR to a folder with sources.yaml)"
+        )
+    settings = load_yaml_model(directory / "settings.yaml", Settings, env_prefix="NEWSWATCH_")
+    sources = load_yaml_model(directory / "sources.yaml", SourcesFile)
+    topics = load_yaml_model(directory / "topics.yaml", TopicsFile, base_dir=directory)
+    alerts = load_yaml_model(directory / "alerts.yaml", AlertsFile)
+    return AppConfig(directory, settings, sources, topics, alerts)

@@ -1,0 +1,69 @@
+"""sources.yaml: `sources:` a list of sources, one kind each."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _SourceBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    url: AnyHttpUrl
+    lang: str | None = Field(None, pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")  # hint, e.g. nl, ja
+    interval: float | None = Field(None, ge=0)  # minutes between polls; None: settings default
+    max_items: int | None = Field(None, ge=1, le=10_000)  # new articles per run
+    enabled: bool = True
+    allow_private_addresses: bool = False  # lets this source's own host be private (tests, intranet)
+    topic: str | None = None  # optional topic hint
+    topics: tuple[str, ...] = ()  # optional topic hints (list form)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _strip(cls, v: object) -> object:
+        return v.strip() if isinstance(v, str) else v
+
+    @property
+    def url_str(self) -> str:
+        return str(self.url)
+
+
+class RssSource(_SourceBase):
+    kind: Literal["rss"]
+
+
+class SitemapSource(_SourceBase):
+    kind: Literal["sitemap"]
+    window_days: float | None = Field(None, gt=0)  # only entries newer than this; None: settings
+
+
+class HtmlIndexSource(_SourceBase):
+    kind: Literal["html_index"]
+    link_pattern: str | None = None  # optional regex an article URL must match
+
+
+SourceConfig = Annotated[RssSource | SitemapSource | HtmlIndexSource, Field(discriminator="kind")]
+
+
+class SourcesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sources: tuple[SourceConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SourcesFile:
+        seen: set[str] = set()
+        for i, src in enumerate(self.sources):
+            if src.name in seen:
+                raise ValueError(
+                    f"sources[{i}].name: duplicate source name {src.name!r} "
+                    "(fix: give every source a unique name)"
+                )
+            seen.add(src.name)
+        return self
+
+    @property
+    def enabled(self) -> tuple[SourceConfig, ...]:
+        return tuple(s for s in self.sources if s.enabled)

@@ -1,0 +1,16 @@
+"""DuckDB storage. The only package that knows SQL tables exist.
+
+`connect(path)` opens (creating) the database and applies migrations; `connect(path, read_only=True)`
+is for analysts' queries. Writes go through the functions of the submodules, each batch in one
+transaction, each idempotent.
+"""
+
+from newswatch.store.db import (
+    DatabaseBusyError,
+    connect,
+    create_views,
+    migrate,
+    transaction,
+)
+
+__all__ = ["DatabaseBusyError", "connect", "create_views", "migrate", "transaction"]

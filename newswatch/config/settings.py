@@ -29,3 +29,4 @@ class Settings(BaseModel):
     default_interval_minutes: float = Field(0.0, ge=0)  # 0: poll every run
     default_max_items: int = Field(100, ge=1)
     sitemap_window_days: float = Field(3.0, gt=0)
+    lock_wait_s: float = Field(300.0, ge=0)  # a run waits this long for an earlier run to finish

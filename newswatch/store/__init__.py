@@ -11,6 +11,7 @@ from newswatch.store.db import (
     create_views,
     migrate,
     transaction,
+    writer_lock,
 )
 
-__all__ = ["DatabaseBusyError", "connect", "create_views", "migrate", "transaction"]
+__all__ = ["DatabaseBusyError", "connect", "create_views", "migrate", "transaction", "writer_lock"]

@@ -44,15 +44,31 @@ def connect(path: str | Path, read_only: bool = False, apply_migrations: bool = 
     return conn
 
 
+_DEPTH: dict[int, int] = {}  # open transaction() blocks per connection
+
+
 @contextmanager
 def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    conn.execute("begin transaction")
+    """One transaction; nested uses join the outer one, so a batch of writes commits as a whole."""
+    key = id(conn)
+    depth = _DEPTH.get(key, 0)
+    _DEPTH[key] = depth + 1
     try:
-        yield conn
-    except BaseException:
-        conn.execute("rollback")
-        raise
-    conn.execute("commit")
+        if depth:
+            yield conn
+            return
+        conn.execute("begin transaction")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        conn.execute("commit")
+    finally:
+        if depth:
+            _DEPTH[key] = depth
+        else:
+            _DEPTH.pop(key, None)
 
 
 def _migrations(sql_dir: Path) -> list[tuple[int, str, str]]:
@@ -102,3 +118,38 @@ def create_views(conn: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> No
     with transaction(conn):
         for p in sorted((sql_dir / "views").glob("*.sql")):
             conn.execute(p.read_text(encoding="utf-8"))
+
+
+@contextmanager
+def writer_lock(db_path: str | Path, wait_s: float = 0.0, on_wait=None) -> Iterator[None]:
+    """Hold `<db>.lock` for a whole run, so two runs never write at once.
+
+    DuckDB itself refuses a second writer process with an error mid-run; taking this lock first
+    turns that into a clear wait (up to wait_s) or a clear refusal before anything is done.
+    """
+    import fcntl
+    import time
+
+    path = Path(str(db_path) + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as fh:
+        deadline = time.monotonic() + wait_s
+        announced = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise DatabaseBusyError(
+                        f"{db_path}: another newswatch run is writing to this database; "
+                        f"gave up after waiting {wait_s:g} s (fix: let it finish, or raise lock_wait_s)"
+                    ) from None
+                if on_wait and not announced:
+                    on_wait(f"another newswatch run is writing to {db_path}; waiting up to {wait_s:g} s")
+                    announced = True
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -1,0 +1,139 @@
+"""The ingest flow: a thin Prefect wrapper over newswatch.ingest's plain functions.
+
+Tasks work on batches (all sources' polls; `batch_size` articles per fetch/extract/store task),
+never one task per article: each task run costs Prefect a few milliseconds of bookkeeping.
+
+Run once on the embedded default (DuckDB file + Prefect's ephemeral API):
+    python flows/ingest.py [--config-dir config] [--db data/newswatch.duckdb]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python flows/ingest.py` puts flows/ first on sys.path, not the repo
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import flows  # noqa: F401,E402 - sets Prefect's environment before prefect is imported
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import acreate_markdown_artifact  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.runtime import flow_run  # noqa: E402
+
+from newswatch import ingest, store  # noqa: E402
+from newswatch.config import AppConfig, load_config, resolve_db_path  # noqa: E402
+from newswatch.extract import ExtractorPool  # noqa: E402
+from newswatch.fetch import Fetcher, open_fetcher  # noqa: E402
+from newswatch.models import RunSummary, SourceRunStats  # noqa: E402
+from newswatch.pipeline import classify_and_store  # noqa: E402
+from newswatch.report import render_run_markdown  # noqa: E402
+from newswatch.store import ingest as store_ingest  # noqa: E402
+
+
+@task(cache_policy=NO_CACHE)
+async def poll_sources(fetcher: Fetcher, cfg: AppConfig, states: dict, now: datetime) -> list[ingest.SourcePoll]:
+    due = ingest.due_sources(cfg.sources.enabled, states, cfg.settings, now)
+    return list(await asyncio.gather(*(ingest.poll_source(fetcher, s, states.get(s.name), cfg.settings, now) for s in due)))
+
+
+@task(cache_policy=NO_CACHE)
+def record_polls(conn, run_id: str, polls: list[ingest.SourcePoll], robots: list) -> None:
+    with store.transaction(conn):
+        store_ingest.record_fetches(conn, run_id, [r for p in polls for r in p.results] + robots)
+        store_ingest.save_source_states(conn, [p.state for p in polls if p.state is not None])
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+async def fetch_extract_store(fetcher: Fetcher, pool: ExtractorPool, conn, cfg: AppConfig, run_id: str,
+                              requests: list, lang_hints: dict) -> ingest.BatchResult:
+    """One batch: fetch + extract (overlapped), classify, and store it all in one transaction.
+
+    Retrying is safe: articles are keyed by URL hash and fetch rows by their id.
+    """
+    batch = await ingest.fetch_and_extract(fetcher, pool, requests, cfg.settings, lang_hints)
+    with store.transaction(conn):
+        store_ingest.record_fetches(conn, run_id, batch.results)
+        store_ingest.upsert_articles(conn, batch.articles, run_id)
+        classify_and_store(conn, cfg, batch.articles)
+    return batch
+
+
+def _summarise(run_id: str, started: datetime, polls, selection, batches) -> RunSummary:
+    new: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    failures = [(p.source.name, p.source.url_str, p.error) for p in polls if p.error]
+    failures += [(s, u, r) for s, u, r in selection.skipped]
+    for b in batches:
+        for a in b.articles:
+            new[a.source] = new.get(a.source, 0) + 1
+        for s, u, r in b.failures:
+            failed[s] = failed.get(s, 0) + 1
+            failures.append((s, u, r))
+    stats = tuple(
+        SourceRunStats(p.source.name, new=new.get(p.source.name, 0), seen=selection.seen.get(p.source.name, 0),
+                       failed=failed.get(p.source.name, 0) + (1 if p.error else 0), entries=len(p.entries),
+                       not_modified=p.not_modified, error=p.error)
+        for p in polls
+    )
+    return RunSummary(run_id, started, datetime.now(timezone.utc), stats, tuple(failures))
+
+
+@flow(name="ingest", log_prints=False)
+async def ingest_flow(config_dir: str | None = None, db_path: str | None = None) -> RunSummary:
+    """Poll every due source once, store new articles with their topic scores, publish a report."""
+    logger = get_run_logger()
+    cfg = load_config(config_dir)
+    db = resolve_db_path(db_path, cfg.settings)
+    run_id = flow_run.get_id() or uuid.uuid4().hex
+    started = datetime.now(timezone.utc)
+    with store.writer_lock(db, cfg.settings.lock_wait_s, on_wait=logger.warning):
+        conn = store.connect(db)
+        try:
+            store_ingest.start_run(conn, run_id, "ingest")
+            store_ingest.sync_sources(conn, cfg.sources.sources)
+            states = store_ingest.load_source_states(conn)
+            batches: list[ingest.BatchResult] = []
+            async with open_fetcher(cfg.settings) as fetcher:
+                polls = await poll_sources(fetcher, cfg, states, started)
+                selection = ingest.select_new(conn, polls, cfg.settings)
+                record_polls(conn, run_id, polls, [])
+                logger.info("%d sources polled, %d new article URLs", len(polls), len(selection.requests))
+                hints = {s.name: s.lang for s in cfg.sources.sources}
+                size = cfg.settings.batch_size
+                if selection.requests:
+                    with ExtractorPool(cfg.settings.extract_workers) as pool:
+                        for i in range(0, len(selection.requests), size):
+                            chunk = list(selection.requests[i : i + size])
+                            batches.append(await fetch_extract_store(fetcher, pool, conn, cfg, run_id, chunk, hints))
+                store_ingest.record_fetches(conn, run_id, fetcher.robots_results)
+            summary = _summarise(run_id, started, polls, selection, batches)
+            store_ingest.finish_run(conn, run_id, "completed", {"new": summary.new, "sources": len(polls),
+                                                                  "failures": len(summary.failures)})
+        except BaseException as exc:
+            store_ingest.finish_run(conn, run_id, "failed", {}, f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            conn.close()
+    await acreate_markdown_artifact(markdown=render_run_markdown(summary), key="ingest-report",
+                                   description=f"newswatch ingest: {summary.new} new articles")
+    logger.info("ingest done: %d new articles, %d failures", summary.new, len(summary.failures))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> RunSummary:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run the newswatch ingest flow once.")
+    parser.add_argument("--config-dir", default=None)
+    parser.add_argument("--db", default=None)
+    args = parser.parse_args(argv)
+    return asyncio.run(ingest_flow(args.config_dir, str(args.db) if args.db else None))
+
+
+if __name__ == "__main__":
+    print(render_run_markdown(main()))

@@ -1,0 +1,61 @@
+"""`newswatch ingest` and `newswatch run`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail
+from newswatch.config import ConfigError
+from newswatch.models import RunSummary
+from newswatch.store import DatabaseBusyError
+
+
+def run_ingest(config_dir, db) -> RunSummary:
+    from flows.ingest import ingest_flow  # noqa: PLC0415 - importing prefect costs ~1 s; only when needed
+
+    try:
+        return asyncio.run(ingest_flow(str(config_dir) if config_dir else None, str(db) if db else None))
+    except (ConfigError, DatabaseBusyError) as exc:
+        raise fail(str(exc)) from None
+
+
+def print_summary(summary: RunSummary) -> None:
+    table = Table(title=f"ingest run {summary.run_id}: {summary.new} new articles")
+    for col in ("source", "entries", "new", "seen", "failed", "status"):
+        table.add_column(col, justify="right" if col in ("entries", "new", "seen", "failed") else "left")
+    for s in sorted(summary.sources, key=lambda s: s.source):
+        status = "304 not modified" if s.not_modified else (f"[red]{s.error[:70]}[/red]" if s.error else "ok")
+        table.add_row(s.source, str(s.entries), str(s.new), str(s.seen), str(s.failed), status)
+    console = Console()
+    console.print(table)
+    if summary.failures:
+        console.print(f"{len(summary.failures)} failures recorded; see them with:\n"
+                      "  newswatch query \"select source, url, status_code, error from fetches where error is not null\"")
+
+
+@app.command()
+def ingest(config_dir: ConfigDirOpt = None, db: DbOpt = None) -> None:
+    """Fetch every due source once; store new articles, their topic scores and every request.
+
+    Example: newswatch ingest --config-dir config --db data/newswatch.duckdb
+    """
+    print_summary(run_ingest(config_dir, db))
+
+
+@app.command()
+def run(config_dir: ConfigDirOpt = None, db: DbOpt = None) -> None:
+    """The main job: ingest, then send every subscriber's pending digest.
+
+    Example: newswatch run --config-dir config
+    """
+    print_summary(run_ingest(config_dir, db))
+    try:
+        from newswatch.cli.digest import run_digest_now  # noqa: PLC0415
+    except ImportError:
+        typer.echo("digest: not available in this version; ingest only")
+        return
+    run_digest_now(config_dir, db)

@@ -1,0 +1,221 @@
+"""Article extraction: fetched HTML → clean text and metadata (CPU-bound, no network).
+
+`extract_article` is a pure function of (html bytes, URLs, feed entry); `ExtractorPool` runs it on
+all cores in worker processes so extraction overlaps with fetching.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import re
+import unicodedata
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from newswatch.models import Article, FeedEntry
+from newswatch.urls import InvalidURL, canonicalize_url, host_of, url_id
+
+META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
+MIN_LANG_CHARS = 40  # shorter texts give language detectors coin flips
+MAX_HTML_CHARS = 3_000_000  # pathological pages beyond this are cut before parsing
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractJob:
+    html: bytes
+    fetched_url: str  # final URL after redirects
+    source: str
+    charset: str | None = None  # from the Content-Type header (may lie)
+    entry: FeedEntry | None = None
+    lang_hint: str | None = None
+    min_text_chars: int = 250
+    requested_url: str | None = None  # canonical URL that was asked for (before redirects)
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractFailure:
+    fetched_url: str
+    source: str
+    reason: str
+
+
+def decode_html(body: bytes, header_charset: str | None = None) -> str:
+    """Decode a page whose declared charset may be wrong.
+
+    Order: BOM; valid UTF-8 (a body that decodes as UTF-8 is almost never really Latin-1, the most
+    common lie); the header charset; the <meta> charset; charset-normalizer's guess; UTF-8 with
+    replacement characters as the last resort.
+    """
+    for bom, enc in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if body.startswith(bom):
+            return body[len(bom):].decode(enc, "replace")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    meta = META_CHARSET_RE.search(body[:4096])
+    for enc in (header_charset, meta.group(1).decode("ascii", "ignore") if meta else None):
+        if enc and enc.lower() not in ("utf-8", "utf8"):
+            try:
+                return body.decode(_codec(enc))
+            except (LookupError, UnicodeDecodeError):
+                continue
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(body[:200_000]).best()
+    if best is not None and best.encoding and not _single_byte(best.encoding):
+        return body.decode(best.encoding, "replace")  # Shift_JIS, EUC-JP, GBK, ...
+    try:
+        # single-byte guesses on short texts are coin flips between code pages; windows-1252 is
+        # the web's (and HTML5's) default for the Western languages newswatch reads
+        return body.decode("cp1252")
+    except UnicodeDecodeError:
+        pass
+    if best is not None and best.encoding:
+        return body.decode(best.encoding, "replace")
+    return body.decode("utf-8", "replace")
+
+
+def _single_byte(encoding: str) -> bool:
+    import codecs
+
+    name = codecs.lookup(encoding).name
+    return name.startswith(("cp125", "iso8859", "latin", "mac-", "cp8", "koi8", "tis-620", "cp437"))
+
+
+def _codec(enc: str) -> str:
+    # browsers treat these labels as windows-1252 / GBK supersets; so do we
+    return {"iso-8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp1252", "gb2312": "gbk"}.get(enc.lower(), enc)
+
+
+def detect_language(text: str, hint: str | None = None) -> str | None:
+    """Language of the text itself (ISO 639-1); the hint only when the text is too short."""
+    sample = text[:3000]
+    if len(sample.strip()) < MIN_LANG_CHARS:
+        return _norm_lang(hint)
+    if _kana_share(sample) > 0.02:
+        return "ja"  # kana are Japanese-only: never confuse Japanese with Chinese
+    import py3langid
+
+    lang, _ = py3langid.classify(sample)
+    return lang
+
+
+def _kana_share(text: str) -> float:
+    kana = sum(1 for ch in text if "\u3040" <= ch <= "\u30ff")
+    return kana / max(1, len(text))
+
+
+def _norm_lang(value: str | None) -> str | None:
+    if not value:
+        return None
+    return value.strip().lower().replace("_", "-").split("-")[0][:3] or None
+
+
+def content_hash(text: str) -> str:
+    norm = " ".join(unicodedata.normalize("NFKC", text).lower().split())
+    return hashlib.sha256(norm.encode("utf-8")).hexdigest()[:32]
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+def _canonical(doc_url: str | None, fetched: str) -> str:
+    """The page's own canonical link when it stays on the fetched site, else the fetched URL.
+
+    A canonical link to another host is not trusted: a page could otherwise claim any URL and
+    shadow another site's article.
+    """
+    base = canonicalize_url(fetched)
+    if not doc_url:
+        return base
+    try:
+        canon = canonicalize_url(doc_url, base=fetched)
+    except InvalidURL:
+        return base
+    return canon if host_of(canon) == host_of(base) else base
+
+
+def extract_article(job: ExtractJob) -> Article | ExtractFailure:
+    """Extract one page. Falls back to the feed entry's text when the page yields too little."""
+    import trafilatura
+
+    try:
+        html = decode_html(job.html, job.charset)[:MAX_HTML_CHARS]
+        doc = trafilatura.bare_extraction(html, url=job.fetched_url, include_comments=False, with_metadata=True)
+    except Exception as exc:  # noqa: BLE001 - a bad page is a recorded failure, never a crash
+        doc, error = None, f"{type(exc).__name__}: {exc}"
+    else:
+        error = "no main text found"
+    entry = job.entry
+    text = (doc.text or "").strip() if doc is not None else ""
+    method = "trafilatura"
+    if len(text) < job.min_text_chars and entry is not None:
+        for fallback, name in ((entry.content, "feed_content"), (entry.summary, "feed_summary")):
+            if fallback and len(fallback.strip()) > len(text):
+                text, method = fallback.strip(), name
+                break
+    if not text:
+        return ExtractFailure(job.fetched_url, job.source, error)
+    try:
+        url = _canonical(doc.url if doc is not None else None, job.fetched_url)
+    except InvalidURL as exc:
+        return ExtractFailure(job.fetched_url, job.source, str(exc))
+    title = (doc.title if doc is not None else None) or (entry.title if entry else None)
+    published = _parse_date(doc.date if doc is not None else None) or (entry.published_at if entry else None)
+    aliases = {job.requested_url, canonicalize_url(job.fetched_url)} - {None, url}
+    return Article(
+        article_id=url_id(url),
+        url=url,
+        source=job.source,
+        fetched_url=job.fetched_url,
+        title=title,
+        text=text,
+        extraction_method=method,
+        content_hash=content_hash(text),
+        fetched_at=datetime.now(timezone.utc),
+        published_at=published,
+        author=(doc.author if doc is not None else None) or (entry.author if entry else None),
+        sitename=doc.sitename if doc is not None else None,
+        lang=detect_language(f"{title or ''}\n{text}", hint=(doc.language if doc else None) or (entry.lang if entry else None) or job.lang_hint),
+        summary=(entry.summary if entry else None) or (doc.description if doc is not None else None),
+        aliases=tuple(sorted(a for a in aliases if a)),
+    )
+
+
+def _warm_up() -> None:
+    import py3langid
+    import trafilatura  # noqa: F401 - import once per worker, not per page
+
+    py3langid.classify("warm up the language model")
+
+
+class ExtractorPool:
+    """Worker processes for extraction. `spawn`: forking a process that runs Prefect's threads
+    can deadlock, and each worker imports trafilatura once."""
+
+    def __init__(self, workers: int = 2):
+        self.workers = workers
+        ctx = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_warm_up)
+
+    def submit(self, job: ExtractJob) -> Future:
+        return self._pool.submit(extract_article, job)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> ExtractorPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

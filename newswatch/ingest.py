@@ -1,0 +1,213 @@
+"""The ingest stage's plain functions, composed by `flows/ingest.py`.
+
+poll sources → select entries not seen before → fetch pages and extract them (extraction runs in
+worker processes while further pages download) → store the batch in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+
+from newswatch.config import SourceConfig
+from newswatch.config.settings import Settings
+from newswatch.extract import ExtractFailure, ExtractJob, ExtractorPool, extract_article
+from newswatch.fetch import Fetcher
+from newswatch.models import Article, FeedEntry, FetchRequest, FetchResult, ParsedSource
+from newswatch.sources import discover_links, parse_feed, parse_sitemap
+from newswatch.store.ingest import SourceState, known_url_ids, permanently_failed
+from newswatch.urls import InvalidURL, canonicalize_url, host_of, url_id
+
+MAX_CHILD_SITEMAPS = 10  # per source and run: an index of thousands of sitemaps is an archive
+MAX_SITEMAP_DEPTH = 2  # index -> sitemap; deeper nesting is almost always a loop
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePoll:
+    source: SourceConfig
+    results: tuple[FetchResult, ...]
+    entries: tuple[FeedEntry, ...] = ()
+    error: str | None = None
+    not_modified: bool = False
+    state: SourceState | None = None  # the state to save after this poll
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    requests: tuple[FetchRequest, ...]
+    seen: dict[str, int] = field(default_factory=dict)  # per source
+    skipped: tuple[tuple[str, str, str], ...] = ()  # (source, url, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    articles: tuple[Article, ...]
+    results: tuple[FetchResult, ...]
+    failures: tuple[tuple[str, str, str], ...]  # (source, url, reason)
+
+
+def due_sources(sources: Sequence[SourceConfig], states: dict[str, SourceState], settings: Settings,
+                now: datetime) -> list[SourceConfig]:
+    """Enabled sources whose poll interval has passed (interval in minutes; 0 = every run)."""
+    out = []
+    for src in sources:
+        interval = src.interval if src.interval is not None else settings.default_interval_minutes
+        last = states.get(src.name, SourceState(src.name)).last_polled_at
+        if src.enabled and (last is None or now - last >= timedelta(minutes=interval)):
+            out.append(src)
+    return out
+
+
+def _allow_host(src: SourceConfig) -> str | None:
+    return host_of(src.url_str) if src.allow_private_addresses else None
+
+
+async def poll_source(fetcher: Fetcher, src: SourceConfig, state: SourceState | None, settings: Settings,
+                      now: datetime) -> SourcePoll:
+    """Fetch and parse one source. Never raises: failures come back in `error` and `results`."""
+    state = state or SourceState(src.name)
+    stale = state.last_full_fetch_at is None or now - state.last_full_fetch_at >= timedelta(
+        hours=settings.feed_revalidate_hours
+    )
+    # Conditional GET saves the feed download; but some servers answer 304 for ever while the feed
+    # changes (validators that lie), so an unconditional fetch is made every feed_revalidate_hours.
+    purpose = {"rss": "feed", "sitemap": "sitemap", "html_index": "index"}[src.kind]
+    req = FetchRequest(
+        src.url_str, src.name, purpose, _allow_host(src),
+        etag=None if stale else state.etag, last_modified=None if stale else state.last_modified,
+    )
+    res = await fetcher.fetch(req, max_bytes=settings.max_feed_bytes)
+    if res.not_modified:
+        return SourcePoll(src, (res,), not_modified=True, state=_ok_state(state, now, res, full=False))
+    if not res.ok:
+        return SourcePoll(src, (res,), error=res.error, state=_failed_state(state, now, res.error))
+    parsed, results = await _parse(fetcher, src, res, settings, now)
+    if parsed.error and not parsed.entries:
+        return SourcePoll(src, results, error=parsed.error, state=_failed_state(state, now, parsed.error))
+    full = req.etag is None and req.last_modified is None
+    return SourcePoll(src, results, parsed.entries, error=parsed.error, state=_ok_state(state, now, res, full))
+
+
+async def _parse(fetcher: Fetcher, src: SourceConfig, res: FetchResult, settings: Settings,
+                 now: datetime) -> tuple[ParsedSource, tuple[FetchResult, ...]]:
+    if src.kind == "rss":
+        parsed = parse_feed(res.body, res.final_url, res.content_type, source=src.name)
+    elif src.kind == "html_index":
+        parsed = discover_links(res.body, res.final_url, getattr(src, "link_pattern", None), source=src.name)
+    else:
+        return await _parse_sitemaps(fetcher, src, res, settings, now)
+    return parsed, (_mark_parse_error(res, parsed),)
+
+
+async def _parse_sitemaps(fetcher: Fetcher, src: SourceConfig, res: FetchResult, settings: Settings,
+                          now: datetime) -> tuple[ParsedSource, tuple[FetchResult, ...]]:
+    window = getattr(src, "window_days", None) or settings.sitemap_window_days
+    since = now - timedelta(days=window)
+    parsed = parse_sitemap(res.body, res.final_url, since=since, source=src.name)
+    results = [_mark_parse_error(res, parsed)]
+    entries = list(parsed.entries)
+    visited = {res.request.url, res.final_url}
+    queue = [(u, 1) for u in parsed.child_sitemaps]
+    while queue and len(results) <= MAX_CHILD_SITEMAPS:
+        url, depth = queue.pop(0)
+        if url in visited or depth > MAX_SITEMAP_DEPTH:
+            continue  # a sitemap index that lists itself (or a cycle) is read once
+        visited.add(url)
+        child = await fetcher.fetch(FetchRequest(url, src.name, "sitemap", _allow_host(src)),
+                                    max_bytes=settings.max_feed_bytes)
+        if child.ok:
+            sub = parse_sitemap(child.body, child.final_url, since=since, source=src.name)
+            child = _mark_parse_error(child, sub)
+            entries.extend(sub.entries)
+            queue.extend((u, depth + 1) for u in sub.child_sitemaps)
+        results.append(child)
+    errors = [r.error for r in results if r.error]
+    error = parsed.error if not entries else None
+    if not entries and errors:
+        error = errors[0]
+    return ParsedSource(tuple(entries), (), error, parsed.kind), tuple(results)
+
+
+def _mark_parse_error(res: FetchResult, parsed: ParsedSource) -> FetchResult:
+    if not parsed.error:
+        return res
+    salvaged = f" ({len(parsed.entries)} entries salvaged)" if parsed.entries else ""
+    return replace(res, error_kind="malformed", error=f"{parsed.error}{salvaged}")
+
+
+def _ok_state(state: SourceState, now: datetime, res: FetchResult, full: bool) -> SourceState:
+    changes = dict(last_polled_at=now, last_success_at=now, consecutive_failures=0, last_error=None)
+    if not res.not_modified:
+        changes.update(etag=res.etag, last_modified=res.last_modified,
+                       body_hash=hashlib.sha256(res.body).hexdigest()[:32])
+        if full:
+            changes["last_full_fetch_at"] = now
+    return replace(state, **changes)
+
+
+def _failed_state(state: SourceState, now: datetime, error: str | None) -> SourceState:
+    return replace(state, last_polled_at=now, consecutive_failures=state.consecutive_failures + 1, last_error=error)
+
+
+def select_new(conn, polls: Sequence[SourcePoll], settings: Settings) -> Selection:
+    """Canonicalise entry URLs and keep those not stored yet, newest first, max_items per source."""
+    candidates: list[tuple[SourcePoll, FeedEntry, str]] = []
+    skipped: list[tuple[str, str, str]] = []
+    taken: set[str] = set()
+    for poll in polls:
+        for entry in poll.entries:
+            try:
+                canon = canonicalize_url(entry.url)
+            except InvalidURL as exc:
+                skipped.append((poll.source.name, entry.url, str(exc)))
+                continue
+            if canon not in taken:  # the same article in two feeds is fetched once
+                taken.add(canon)
+                candidates.append((poll, entry, canon))
+    known = known_url_ids(conn, [url_id(c) for _, _, c in candidates])
+    failed = permanently_failed(conn, [c for _, _, c in candidates if url_id(c) not in known])
+    seen: dict[str, int] = {}
+    per_source: dict[str, list[FetchRequest]] = {}
+    oldest = datetime.min.replace(tzinfo=timezone.utc)
+    candidates.sort(key=lambda t: t[1].published_at or oldest, reverse=True)
+    for poll, entry, canon in candidates:
+        name = poll.source.name
+        if url_id(canon) in known or canon in failed:
+            seen[name] = seen.get(name, 0) + 1
+            continue
+        bucket = per_source.setdefault(name, [])
+        limit = poll.source.max_items or settings.default_max_items
+        if len(bucket) < limit:
+            bucket.append(FetchRequest(canon, name, "article", _allow_host(poll.source), entry=entry))
+    requests = tuple(r for poll in polls for r in per_source.get(poll.source.name, ()))
+    return Selection(requests, seen, tuple(skipped))
+
+
+async def fetch_and_extract(fetcher: Fetcher, pool: ExtractorPool | None, requests: Sequence[FetchRequest],
+                            settings: Settings, lang_hints: dict[str, str | None] | None = None) -> BatchResult:
+    """Fetch pages concurrently; each page goes to the extraction pool as soon as it arrives."""
+    lang_hints = lang_hints or {}
+
+    async def one(req: FetchRequest) -> tuple[FetchResult, Article | ExtractFailure | None]:
+        res = await fetcher.fetch(req)
+        if not res.ok:
+            return res, None
+        job = ExtractJob(res.body, res.final_url, req.source, res.charset, req.entry,
+                         lang_hints.get(req.source), settings.min_text_chars, requested_url=req.url)
+        out = await asyncio.wrap_future(pool.submit(job)) if pool else extract_article(job)
+        return res, out
+
+    pairs = await asyncio.gather(*(one(r) for r in requests))
+    articles, results, failures = [], [], []
+    for res, out in pairs:
+        if isinstance(out, ExtractFailure):
+            res = replace(res, error_kind="extract", error=f"extraction failed: {out.reason}")
+        elif isinstance(out, Article):
+            articles.append(out)
+        if res.error:
+            failures.append((res.request.source, res.request.url, res.error))
+        results.append(res)
+    return BatchResult(tuple(articles), tuple(results), tuple(failures))

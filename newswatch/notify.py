@@ -1,0 +1,215 @@
+"""Sending a rendered digest through apprise, and keeping its URLs secret.
+
+An apprise URL carries credentials (SMTP passwords, webhook tokens), so it never leaves this
+module unredacted: `redact(url)` gives `scheme://***@host` for records and logs, and apprise's
+own log records are captured while it sends (not propagated) and re-logged with every secret
+fragment of the URLs replaced by `***`.
+
+One Apprise object per subscriber; each URL is tagged by the form it gets: email schemes get the
+HTML body (apprise adds a text/plain alternative converted from it), chat schemes the short
+markdown form, anything else the plain text.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import apprise
+
+from newswatch.digest.model import RenderedDigest
+
+log = logging.getLogger("newswatch.notify")
+
+EMAIL_SCHEMES = frozenset({
+    "mailto", "mailtos", "ses", "sendgrid", "mailgun", "sparkpost", "resend", "smtp2go", "postmark",
+    "brevo", "sendpulse", "mailersend", "azure", "o365",
+})
+CHAT_SCHEMES = frozenset({
+    "json", "jsons", "form", "forms", "xml", "xmls", "mmost", "mmosts", "slack", "workflow", "workflows",
+    "discord", "rocket", "rockets", "matrix", "matrixs", "zulip", "gchat", "tgram", "guilded", "ryver",
+    "flock", "wxteams", "webex", "nctalk", "nctalks", "revolt", "lark", "feishu", "dingtalk",
+})
+APPRISE_LOGGER = "apprise"  # every apprise plugin logs through this one logger
+MIN_SECRET_CHARS = 3  # shorter URL fragments ("a", "80") would redact ordinary words
+_SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.\-]*)://", re.IGNORECASE)
+_URLISH_RE = re.compile(r"\b[a-z][a-z0-9+.\-]*://\S+", re.IGNORECASE)
+_HOST_RE = re.compile(r"^(localhost|[0-9.]+|\[[0-9a-f:]+\]|[a-z0-9\-]+(\.[a-z0-9\-]+)+)$", re.IGNORECASE)
+_apprise_lock = threading.Lock()  # the apprise logger is process-wide; one send rewires it at a time
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    ok: bool
+    targets: tuple[str, ...]  # redacted
+    error: str | None = None  # redacted
+
+
+def scheme_of(url: str) -> str:
+    m = _SCHEME_RE.match(url.strip())
+    return m.group(1).lower() if m else ""
+
+
+def channel_for(url: str) -> str:
+    """email | chat | text — which rendering a target gets."""
+    scheme = scheme_of(url)
+    if scheme in EMAIL_SCHEMES:
+        return "email"
+    if scheme in CHAT_SCHEMES:
+        return "chat"
+    return "text"
+
+
+def redact(url: str) -> str:
+    """`scheme://***@host:port` when the host is a real host name, else `scheme://***`.
+
+    Users, passwords, paths and queries are dropped: webhook tokens live there (slack://T/B/C,
+    mmost://host/token, json://host/path?token=). A host that is not a dotted name or an IP may
+    itself be a token (discord://webhook_id/...), so it is dropped too.
+    """
+    scheme = scheme_of(url) or "unknown"
+    try:
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return f"{scheme}://***"
+    if not host or not _HOST_RE.match(host):
+        return f"{scheme}://***"
+    return f"{scheme}://***@{host}{f':{port}' if port else ''}"
+
+
+def secret_fragments(url: str) -> set[str]:
+    """Every piece of a URL that may be a credential, raw and percent-decoded."""
+    out = {url, url.strip()}
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return out
+    pieces = [parts.username or "", parts.password or "", parts.netloc.rpartition("@")[0]]
+    pieces += parts.path.split("/")
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        pieces += [value, f"{key}={value}"]
+    if parts.hostname and not _HOST_RE.match(parts.hostname):
+        pieces.append(parts.hostname)
+    for p in pieces:
+        for variant in (p, unquote(p)):
+            if len(variant) >= MIN_SECRET_CHARS:
+                out.add(variant)
+    return out
+
+
+def redact_text(text: str, urls: Iterable[str]) -> str:
+    """`text` with every secret fragment of `urls`, and anything URL-shaped, made harmless."""
+    secrets = sorted({f for u in urls for f in secret_fragments(u)}, key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return _URLISH_RE.sub(lambda m: redact(m.group(0)), text)
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _add_targets(obj: apprise.Apprise, urls: Sequence[str]) -> list[str]:
+    """Add each URL tagged with its channel; returns redacted forms of URLs apprise rejected."""
+    bad = []
+    for url in urls:
+        if not obj.add(url, tag=channel_for(url)):
+            bad.append(redact(url))
+    return bad
+
+
+def _notify_all(obj: apprise.Apprise, urls: Sequence[str], subject: str, bodies: RenderedDigest) -> bool:
+    channels = {channel_for(u) for u in urls}
+    ok = True
+    if "email" in channels:
+        ok &= bool(obj.notify(body=bodies.html, title=subject, body_format=apprise.NotifyFormat.HTML, tag="email"))
+    if "chat" in channels:
+        # the subject is already the chat message's first line; a title would cost size
+        ok &= bool(obj.notify(body=bodies.chat, title="", body_format=apprise.NotifyFormat.MARKDOWN, tag="chat"))
+    if "text" in channels:
+        ok &= bool(obj.notify(body=bodies.text, title=subject, body_format=apprise.NotifyFormat.TEXT, tag="text"))
+    return ok
+
+
+def send(urls: Sequence[str], subject: str, bodies: RenderedDigest) -> SendResult:
+    """Deliver to every URL of one subscriber; ok only if apprise reports success for all."""
+    targets = tuple(redact(u) for u in urls)
+    if not urls:
+        return SendResult(False, targets, "no notification URL configured")
+    capture = _Capture()
+    alog = logging.getLogger(APPRISE_LOGGER)
+    with _apprise_lock:
+        saved = (alog.propagate, alog.level)
+        alog.propagate, alog.level = False, logging.INFO
+        alog.addHandler(capture)
+        try:
+            obj = apprise.Apprise()
+            bad = _add_targets(obj, urls)
+            ok = not bad and _notify_all(obj, urls, subject, bodies)
+            crash = None
+        except Exception as exc:  # apprise catches its own errors; this is belt and braces
+            ok, bad, crash = False, [], f"{type(exc).__name__}: {exc}"
+        finally:
+            alog.removeHandler(capture)
+            alog.propagate, alog.level = saved
+    problems = [redact_text(r.getMessage(), urls) for r in capture.records if r.levelno >= logging.WARNING]
+    for message in problems:
+        log.warning("apprise: %s", message)
+    if ok:
+        return SendResult(True, targets)
+    if bad:
+        reason = f"apprise could not parse {', '.join(bad)} (fix: check the URL in its environment variable)"
+    else:
+        reason = "; ".join(problems[-3:]) or "apprise reported failure"
+    if crash:
+        reason = redact_text(crash, urls) + (f"; {reason}" if problems else "")
+    return SendResult(False, targets, redact_text(reason, urls)[:1000])
+
+
+def resolve_urls(
+    url_env: Sequence[str],
+    url_secret: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    load_secret=None,
+) -> tuple[list[str], list[str]]:
+    """(urls, problems): URLs from env vars (and Prefect Secrets through `load_secret`).
+
+    An env var may hold several URLs separated by whitespace or commas, as apprise accepts.
+    Problems name the variable or secret, never its value.
+    """
+    env = os.environ if env is None else env
+    urls, problems = [], []
+    for name in url_env:
+        value = (env.get(name) or "").strip()
+        if value:
+            urls += [u for u in re.split(r"[\s,]+", value) if u]
+        else:
+            problems.append(f"environment variable {name} is not set")
+    for name in url_secret:
+        if load_secret is None:
+            problems.append(f"secret {name}: Prefect Secrets are read only by the digest flow")
+            continue
+        try:
+            value = (load_secret(name) or "").strip()
+        except Exception as exc:  # a missing block is a configuration problem, not a crash
+            problems.append(f"secret {name} could not be loaded ({type(exc).__name__})")
+            continue
+        urls += [u for u in re.split(r"[\s,]+", value) if u]
+    return urls, problems
+
+
+def describe_target(url_env: Sequence[str], url_secret: Sequence[str], urls: Sequence[str]) -> str:
+    """What `digests.target` stores: variable names and redacted URLs only."""
+    names = [f"env:{n}" for n in url_env] + [f"secret:{n}" for n in url_secret]
+    return " ".join(names + [redact(u) for u in urls])

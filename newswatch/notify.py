@@ -18,11 +18,13 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import apprise
 
-from newswatch.digest.model import RenderedDigest
+if TYPE_CHECKING:  # notify must not import the digest package at run time (it imports notify)
+    from newswatch.digest.model import RenderedDigest
 
 log = logging.getLogger("newswatch.notify")
 

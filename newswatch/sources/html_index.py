@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import urldefrag, urlsplit
 
 import lxml.etree
 import lxml.html
@@ -30,6 +30,7 @@ _NOT_ARTICLE_QUERY = re.compile(r"(?:^|&)(?:page|paged|s|q|query|search|replytoc
 _DATED_SLUG = re.compile(r"/(?:19|20)\d\d/[01]?\d/(?:[0-3]?\d/)?[^/]*[^\W\d_]")  # /2020/01/slug
 _ISO_DATE = re.compile(r"(?:19|20)\d\d-?[01]\d-?[0-3]\d")
 _LONG_ID = re.compile(r"\d{5,}")  # CMS article ids: 7242564, 3088438
+_MIN_SLUG_WORDS = 4
 _WORDS = re.compile(r"[^\W_]+")
 _EXTENSION = re.compile(r"\.(?:s?html?|php|aspx?|jsp|cms)$", re.IGNORECASE)
 
@@ -52,10 +53,11 @@ def discover_links(
     except (lxml.etree.ParserError, ValueError) as exc:
         return ParsedSource(error=f"not an HTML page: {exc}", kind="html")
     base = absolute_url(page.xpath("string(//base/@href)"), url) or url
+    page_url = urldefrag(url).url
     titles: dict[str, str | None] = {}
     for anchor in page.iter("a"):
         link = absolute_url(anchor.get("href"), base, drop_fragment=True)
-        if link is None or not _wanted(link, url, pattern):
+        if link is None or link == page_url or not _wanted(link, url, pattern):
             continue
         titles[link] = titles.get(link) or _anchor_text(anchor)
     entries = (FeedEntry(url=link, source=source, title=title) for link, title in titles.items())
@@ -109,13 +111,16 @@ def _is_not_article(link: str) -> bool:
 
 
 def _looks_like_article(link: str) -> bool:
-    """A slug of three or more words, a dated path ending in a name, or a long numeric id."""
+    """A slug of four or more words, a dated path ending in a name, or a long numeric id.
+
+    Four, because section fronts often have three-word names (`latin-america-news`).
+    """
     path = urlsplit(link).path
     segments = [segment for segment in path.split("/") if segment]
     if not segments:
         return False
     last = _EXTENSION.sub("", segments[-1])
-    is_slug = len(_WORDS.findall(last)) >= 3 and bool(re.search(r"[^\W\d_]", last))
+    is_slug = len(_WORDS.findall(last)) >= _MIN_SLUG_WORDS and bool(re.search(r"[^\W\d_]", last))
     return is_slug or bool(_DATED_SLUG.search(path) or _ISO_DATE.search(path) or _LONG_ID.search(path))
 
 

@@ -141,7 +141,7 @@ def _is_recent(date: datetime | None, since: datetime | None) -> bool:
 
 def _text(node: etree._Element, path: str) -> str | None:
     found = node.find(path)
-    return None if found is None else "".join(found.itertext()).strip() or None
+    return None if found is None else found.xpath("string()").strip() or None  # skips &entity;
 
 
 def _parse_text(body: bytes, url: str, source: str) -> ParsedSource:

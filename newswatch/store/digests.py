@@ -187,9 +187,12 @@ def release_stale(conn: duckdb.DuckDBPyConnection, now: datetime, lease_s: float
 
 
 def last_digest_at(conn: duckdb.DuckDBPyConnection, subscriber: str) -> datetime | None:
-    """When the subscriber last had a digest (sent, or empty and skipped): the cadence's clock."""
+    """When the subscriber's last digest was made (sent, or empty and skipped): the cadence's clock.
+
+    `created_at` is the run's (injectable) clock; `sent_at` is the wall clock of apprise's answer.
+    """
     row = conn.execute(
-        "select max(coalesce(sent_at, created_at)) from digests"
+        "select max(created_at) from digests"
         " where subscriber = ? and status in ('sent', 'empty', 'skipped_empty')",
         [subscriber],
     ).fetchone()

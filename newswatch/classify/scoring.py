@@ -1,0 +1,222 @@
+"""From group hits per sentence to a topic score with its explanation.
+
+An *anchor* is a sentence where a rule's `together` groups meet (e.g. Japan and Belgium) with the
+rule's `with` context nearby (e.g. investment or R&D vocabulary). Each anchor counts by where and how
+it stands: title (only in full when the body repeats the pairing), lead, body, sidebar, address or
+cookie line, and how many places the sentence names (a list of countries is not a bilateral story).
+The sum is the evidence E; score = 1 - exp(-E / scale), lowered when an exclusion group (football,
+say) dominates. The best one to three anchors are the explanation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from newswatch.classify.exemplars import FetchText, centroid, cosine, read_exemplars, text_vector
+from newswatch.classify.matching import CompiledTerm, Hit, Matcher, compile_term
+from newswatch.classify.text import Sentence, build_sentences, detect_script
+from newswatch.config.topics import RuleSpec, TopicSpec, TopicsFile
+from newswatch.models import TopicMatch
+
+# bump when a code change can change scores: stored scores carry it, and reclassify compares it
+CLASSIFIER_VERSION = "terms-1"
+MAX_EVIDENCE_SENTENCES = 3
+MAX_EVIDENCE_CHARS = 400  # one quoted sentence in a digest; longer runs are cut with an ellipsis
+MAX_TERMS = 20
+PLACE_PREFIX = "place:"  # matcher group name of an entry under `places:`
+
+
+@dataclass(frozen=True)
+class CompiledTopic:
+    spec: TopicSpec
+    version: str  # CLASSIFIER_VERSION + hash of the topic's config (its groups, places, exemplars)
+    exemplar_vector: dict[str, float] | None = None
+    skipped_exemplars: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompiledTopics:
+    topics: tuple[CompiledTopic, ...]
+    matcher: Matcher
+    place_groups: frozenset[str]
+    by_name: dict[str, CompiledTopic] = field(default_factory=dict)
+
+
+def compile_topics(topics_file: TopicsFile, fetch_text: FetchText | None = None) -> CompiledTopics:
+    """Index every term once; hash each topic's config for its version."""
+    terms: list[CompiledTerm] = []
+    for name, group in topics_file.groups.items():
+        terms += [compile_term(name, t.term, t.case, t.lang) for t in group.terms]
+    for name, place_terms in topics_file.places.items():
+        terms += [compile_term(PLACE_PREFIX + name, t.term, t.case, t.lang) for t in place_terms]
+    places = {g for g, spec in topics_file.groups.items() if spec.place}
+    places |= {PLACE_PREFIX + p for p in topics_file.places}
+    topics = tuple(_compile_topic(topics_file, spec, fetch_text) for spec in topics_file.topics)
+    return CompiledTopics(topics, Matcher(terms), frozenset(places), {t.spec.name: t for t in topics})
+
+
+def _compile_topic(tf: TopicsFile, spec: TopicSpec, fetch_text: FetchText | None) -> CompiledTopic:
+    texts, skipped = read_exemplars(spec.exemplars, fetch_text)
+    payload = {
+        "topic": spec.model_dump(mode="json", by_alias=True),
+        "groups": {g: tf.groups[g].model_dump(mode="json") for g in spec.group_names()},
+        "places": {p: [t.model_dump(mode="json") for t in ts] for p, ts in sorted(tf.places.items())},
+        "exemplars": [hashlib.sha256(t.encode()).hexdigest() for t in texts],
+    }
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return CompiledTopic(spec, f"{CLASSIFIER_VERSION}+{digest[:12]}", centroid(texts), tuple(skipped))
+
+
+def topic_version(compiled: CompiledTopics, topic: str) -> str:
+    """Code version + hash of the topic's config: what `article_topics.classifier_version` stores."""
+    return compiled.by_name[topic].version
+
+
+def classify_article(
+    compiled: CompiledTopics, title: str | None, text: str, lang: str | None = None
+) -> tuple[TopicMatch, ...]:
+    """One TopicMatch per configured topic, in config order."""
+    sentences = build_sentences(title, text or "")
+    script = detect_script(f"{title or ''}\n{text or ''}", lang)
+    hits = [compiled.matcher.find(s, script) for s in sentences]
+    present = [{h.group for h in hs} for hs in hits]
+    doc_vector: list[dict[str, float]] = []  # computed at most once, only if a topic has exemplars
+
+    def similarity(vec: dict[str, float]) -> float:
+        if not doc_vector:
+            doc_vector.append(text_vector(f"{title or ''}\n{text or ''}"))
+        return cosine(doc_vector[0], vec)
+
+    return tuple(
+        _score_topic(t, sentences, hits, present, compiled.place_groups, script, similarity)
+        for t in compiled.topics
+    )
+
+
+def classify_batch(compiled: CompiledTopics, items: Iterable[Any]) -> list[tuple[TopicMatch, ...]]:
+    """Classify many items: mappings with title/text/lang keys or objects with those attributes."""
+    out = []
+    for item in items:
+        get = item.get if isinstance(item, Mapping) else lambda k, d=None, o=item: getattr(o, k, d)
+        out.append(classify_article(compiled, get("title"), get("text") or "", get("lang")))
+    return out
+
+
+def _score_topic(topic, sentences, hits, present, place_groups, script, similarity) -> TopicMatch:
+    spec: TopicSpec = topic.spec
+    w = spec.weights
+    anchors: dict[int, float] = {}
+    title_groups = present[0] if sentences and sentences[0].is_title else set()
+    for rule in spec.rules:
+        for i in _rule_anchors(rule, present, title_groups):
+            anchors[i] = max(anchors.get(i, 0.0), rule.weight)
+    body_anchor = any(not sentences[i].is_title for i in anchors)
+    weighted = {i: base * _quality(sentences[i], present[i], place_groups, w, body_anchor) for i, base in anchors.items()}
+    evidence = sum(weighted.values())
+    excl = _exclusion(spec, present, weighted, title_groups)
+    evidence *= 1.0 - excl["penalty"]
+    sim = similarity(topic.exemplar_vector) if topic.exemplar_vector and evidence > 0 else 0.0
+    evidence += w.exemplar * sim
+    score = round(1.0 - math.exp(-evidence / w.scale), 4)
+    best = sorted(weighted, key=lambda i: (-weighted[i], i))[:MAX_EVIDENCE_SENTENCES]
+    best = [i for i in sorted(best) if weighted[i] > 0]
+    groups = set(spec.group_names()) - set(spec.exclude.groups if spec.exclude else ())
+    details = {
+        "script": script,
+        "evidence_weight": round(evidence, 4),
+        "anchors": [_anchor_detail(sentences[i], present[i], place_groups, weighted[i]) for i in sorted(weighted)],
+        "group_sentences": {g: sum(g in p for p in present) for g in sorted(groups)},
+        "exclusion": excl,
+        "exemplar_similarity": round(sim, 4),
+        "threshold": spec.threshold,
+    }
+    return TopicMatch(
+        topic=spec.name,
+        score=score,
+        matched=score >= spec.threshold,
+        terms=_terms(hits, sorted(weighted), groups),
+        evidence=tuple(_quote(sentences[i].text) for i in best),
+        details=details,
+    )
+
+
+def _rule_anchors(rule: RuleSpec, present: list[set[str]], title_groups: set[str]) -> list[int]:
+    """Sentences where the rule's groups meet (within `window`) with its context (within `with_window`).
+
+    The title sets the context of the whole article, so a `with` group in the title counts everywhere.
+    """
+    out = []
+    n = len(present)
+    for i in range(n):
+        if rule.together[0] not in present[i]:
+            continue
+        lo, hi = max(0, i - rule.window), min(n, i + rule.window + 1)
+        if not all(any(g in present[j] for j in range(lo, hi)) for g in rule.together[1:]):
+            continue
+        lo, hi = max(0, i - rule.with_window), min(n, i + rule.with_window + 1)
+        if all(any(g in present[j] for j in range(lo, hi)) or g in title_groups for g in rule.with_):
+            out.append(i)
+    return out
+
+
+def _where(s: Sentence, lead_sentences: int) -> str:
+    if s.is_title:
+        return "title"
+    return "lead" if s.body_index < lead_sentences else "body"
+
+
+def _quality(s: Sentence, groups: set[str], place_groups: frozenset[str], w, body_anchor: bool) -> float:
+    where = _where(s, w.lead_sentences)
+    weight = {"title": w.title if body_anchor else w.title_alone, "lead": w.lead, "body": w.body}[where]
+    if s.is_sidebar:
+        weight *= w.sidebar
+    if s.is_noise:
+        weight *= w.noise
+    n_places = len(groups & place_groups)
+    if n_places == 3:
+        weight *= w.list3
+    elif n_places >= 4:
+        weight *= w.list4
+    return weight
+
+
+def _exclusion(spec: TopicSpec, present: list[set[str]], weighted: dict[int, float], title_groups: set[str]) -> dict:
+    """Share of the anchors (and the title) where an exclusion group stands: sport, say."""
+    if not spec.exclude or not weighted:
+        return {"penalty": 0.0}
+    ex = set(spec.exclude.groups)
+    near = [i for i in weighted if any(ex & present[j] for j in range(max(0, i - 1), min(len(present), i + 2)))]
+    in_title = bool(ex & title_groups)
+    share = 1.0 if in_title else len(near) / len(weighted)
+    penalty = spec.exclude.penalty * min(1.0, share * 2)  # dominant when a half of the anchors stand near it
+    return {"penalty": round(penalty, 4), "share": round(share, 4), "in_title": in_title}
+
+
+def _anchor_detail(s: Sentence, groups: set[str], place_groups: frozenset[str], weight: float) -> dict:
+    return {
+        "sentence": s.index,
+        "where": "title" if s.is_title else f"body[{s.body_index}]",
+        "weight": round(weight, 4),
+        "places": sorted(groups & place_groups),
+        "noise": s.is_noise,
+        "sidebar": s.is_sidebar,
+    }
+
+
+def _terms(hits: list[list[Hit]], anchor_idx: list[int], groups: set[str]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for i in anchor_idx:
+        for h in sorted(hits[i], key=lambda h: h.start):
+            if h.group in groups:
+                seen.setdefault(h.surface.strip(), None)
+    return tuple(list(seen)[:MAX_TERMS])
+
+
+def _quote(sentence: str) -> str:
+    s = " ".join(sentence.split())
+    return s if len(s) <= MAX_EVIDENCE_CHARS else s[: MAX_EVIDENCE_CHARS - 1].rstrip() + "…"

@@ -1,0 +1,69 @@
+"""`newswatch digest`: send every subscriber's pending items now (or preview them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail
+from newswatch.config import ConfigError, load_config, resolve_db_path
+from newswatch.digest import SubscriberResult, preview_digests, run_digests
+from newswatch.store import DatabaseBusyError, connect
+
+
+@app.command()
+def digest(
+    config_dir: ConfigDirOpt = None,
+    db: DbOpt = None,
+    preview: Annotated[
+        Path | None,
+        typer.Option("--preview", help="Render to this HTML file (+ .txt, .chat.md); send and record nothing."),
+    ] = None,
+    subscriber: Annotated[
+        list[str] | None, typer.Option("--subscriber", "-s", help="Only this subscriber (repeatable).")
+    ] = None,
+    only_due: Annotated[
+        bool, typer.Option("--only-due", help="Honour each subscriber's cadence (what schedules run).")
+    ] = False,
+) -> None:
+    """Send each subscriber's new matches through apprise, exactly once.
+
+    Sends every subscriber's pending items now, whatever its cadence (--only-due honours it). An item is recorded as sent only after apprise reports success, so a failed send is retried by the next run.
+
+    Example:
+
+        newswatch digest --config-dir config --preview /tmp/digest.html
+    """
+    try:
+        config = load_config(config_dir)
+        conn = connect(resolve_db_path(db, config.settings))
+    except (ConfigError, DatabaseBusyError) as exc:
+        raise fail(str(exc)) from None
+    try:
+        if preview:
+            for path in preview_digests(conn, config.alerts, preview, subscribers=subscriber):
+                typer.echo(f"preview written: {path}")
+            return
+        results = run_digests(conn, config.alerts, only_due=only_due, subscribers=subscriber)
+    except KeyError as exc:
+        raise fail(str(exc.args[0])) from None
+    finally:
+        conn.close()
+    print_results(results)
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+def print_results(results: list[SubscriberResult]) -> None:
+    """A table of what each subscriber got; targets are redacted."""
+    if not results:
+        typer.echo("no subscribers in alerts.yaml")
+        return
+    table = Table("subscriber", "status", "items", "folded", "more", "target", "error")
+    for r in results:
+        table.add_row(r.subscriber, r.status, str(r.n_items), str(r.n_folded), str(r.n_more), r.target, r.error or "")
+    Console().print(table)

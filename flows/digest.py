@@ -16,15 +16,15 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python flows/digest.py`: make `flows` and `newswatch` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import flows  # noqa: E402,F401  (sets Prefect's environment before prefect is imported)
-from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.artifacts import create_markdown_artifact  # noqa: E402
-from prefect.blocks.system import Secret  # noqa: E402
-from prefect.runtime import flow_run  # noqa: E402
+import flows  # noqa: F401, I001  (sets Prefect's environment before prefect is imported)
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.blocks.system import Secret
+from prefect.runtime import flow_run
 
-from newswatch.config import load_config, resolve_db_path  # noqa: E402
-from newswatch.digest import SubscriberResult, preview_digests, run_digests, summarize  # noqa: E402
-from newswatch.store import connect  # noqa: E402
+from newswatch.config import load_config, resolve_db_path
+from newswatch.digest import SubscriberResult, preview_digests, run_digests, summarize
+from newswatch.store import connect
 
 
 def load_secret(name: str) -> str:

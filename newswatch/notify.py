@@ -37,12 +37,14 @@ CHAT_SCHEMES = frozenset({
     "discord", "rocket", "rockets", "matrix", "matrixs", "zulip", "gchat", "tgram", "guilded", "ryver",
     "flock", "wxteams", "webex", "nctalk", "nctalks", "revolt", "lark", "feishu", "dingtalk",
 })
-APPRISE_LOGGER = "apprise"  # every apprise plugin logs through this one logger
+# Loggers that see target URLs while apprise sends: apprise's own (every plugin logs through
+# it) and the HTTP stack under it (urllib3 logs request paths, where webhook tokens live).
+CAPTURED_LOGGERS = ("apprise", "urllib3", "requests")
 MIN_SECRET_CHARS = 3  # shorter URL fragments ("a", "80") would redact ordinary words
 _SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.\-]*)://", re.IGNORECASE)
 _URLISH_RE = re.compile(r"\b[a-z][a-z0-9+.\-]*://\S+", re.IGNORECASE)
 _HOST_RE = re.compile(r"^(localhost|[0-9.]+|\[[0-9a-f:]+\]|[a-z0-9\-]+(\.[a-z0-9\-]+)+)$", re.IGNORECASE)
-_apprise_lock = threading.Lock()  # the apprise logger is process-wide; one send rewires it at a time
+_apprise_lock = threading.Lock()  # loggers are process-wide; one send rewires them at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +97,8 @@ def secret_fragments(url: str) -> set[str]:
     pieces = [parts.username or "", parts.password or "", parts.netloc.rpartition("@")[0]]
     pieces += parts.path.split("/")
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        pieces += [value, f"{key}={value}"]
+        if not _HOST_RE.match(value):  # smtp=127.0.0.1 names a server, it is no secret
+            pieces += [value, f"{key}={value}"]
     if parts.hostname and not _HOST_RE.match(parts.hostname):
         pieces.append(parts.hostname)
     for p in pieces:
@@ -150,21 +153,23 @@ def send(urls: Sequence[str], subject: str, bodies: RenderedDigest) -> SendResul
     if not urls:
         return SendResult(False, targets, "no notification URL configured")
     capture = _Capture()
-    alog = logging.getLogger(APPRISE_LOGGER)
+    loggers = [logging.getLogger(name) for name in CAPTURED_LOGGERS]
     with _apprise_lock:
-        saved = (alog.propagate, alog.level)
-        alog.propagate, alog.level = False, logging.INFO
-        alog.addHandler(capture)
+        saved = [(lg.propagate, lg.level) for lg in loggers]
+        for lg in loggers:
+            lg.propagate, lg.level = False, logging.INFO
+            lg.addHandler(capture)
         try:
             obj = apprise.Apprise()
             bad = _add_targets(obj, urls)
             ok = not bad and _notify_all(obj, urls, subject, bodies)
             crash = None
-        except Exception as exc:  # apprise catches its own errors; this is belt and braces
+        except Exception as exc:  # noqa: BLE001  (apprise catches its own; a plugin bug must not lose the claim)
             ok, bad, crash = False, [], f"{type(exc).__name__}: {exc}"
         finally:
-            alog.removeHandler(capture)
-            alog.propagate, alog.level = saved
+            for lg, (propagate, level) in zip(loggers, saved, strict=True):
+                lg.removeHandler(capture)
+                lg.propagate, lg.level = propagate, level
     problems = [redact_text(r.getMessage(), urls) for r in capture.records if r.levelno >= logging.WARNING]
     for message in problems:
         log.warning("apprise: %s", message)
@@ -204,7 +209,7 @@ def resolve_urls(
             continue
         try:
             value = (load_secret(name) or "").strip()
-        except Exception as exc:  # a missing block is a configuration problem, not a crash
+        except Exception as exc:  # noqa: BLE001  (a missing block is a config problem, not a crash)
             problems.append(f"secret {name} could not be loaded ({type(exc).__name__})")
             continue
         urls += [u for u in re.split(r"[\s,]+", value) if u]

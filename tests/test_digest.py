@@ -260,6 +260,14 @@ def test_chat_form_escapes_markdown_defuses_mentions_and_stays_within_the_limit(
     assert 0 < shown < 80 and f"and {80 - shown} more" in long
 
 
+def test_terms_highlight_whole_words_except_in_cjk():
+    from newswatch.digest.render import split_terms
+
+    assert [t for t, hit in split_terms("Der Netzbetreiber warnt: Netz.", ["Netz"]) if hit] == ["Netz"]
+    assert split_terms("Der Netzbetreiber warnt: Netz.", ["Netz"])[0] == ("Der Netzbetreiber warnt: ", False)
+    assert [t for t, hit in split_terms("秋田沖の洋上風力発電", ["洋上風力"]) if hit] == ["洋上風力"]
+
+
 # --- selection, exactly once, failures ------------------------------------------------------
 
 def test_digest_groups_by_topic_sorts_by_score_and_skips_unmatched_and_other_topics(conn):

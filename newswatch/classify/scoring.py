@@ -113,11 +113,12 @@ def _score_topic(topic, sentences, hits, present, place_groups, script, similari
     anchors: dict[int, float] = {}
     title_groups = present[0] if sentences and sentences[0].is_title else set()
     for rule in spec.rules:
-        for i in _rule_anchors(rule, present, title_groups):
+        for i in _rule_anchors(rule, present, title_groups, w.lead_sentences):
             anchors[i] = max(anchors.get(i, 0.0), rule.weight)
     body_anchor = any(not sentences[i].is_title for i in anchors)
     weighted = {i: base * _quality(sentences[i], present[i], place_groups, w, body_anchor) for i, base in anchors.items()}
-    evidence = sum(weighted.values())
+    support = _support(spec, sentences, present, anchors) if anchors else 0
+    evidence = sum(weighted.values()) + min(w.support_cap, w.support * support)
     excl = _exclusion(spec, present, weighted, title_groups)
     evidence *= 1.0 - excl["penalty"]
     sim = similarity(topic.exemplar_vector) if topic.exemplar_vector and evidence > 0 else 0.0
@@ -130,6 +131,7 @@ def _score_topic(topic, sentences, hits, present, place_groups, script, similari
         "script": script,
         "evidence_weight": round(evidence, 4),
         "anchors": [_anchor_detail(sentences[i], present[i], place_groups, weighted[i]) for i in sorted(weighted)],
+        "support_sentences": support,
         "group_sentences": {g: sum(g in p for p in present) for g in sorted(groups)},
         "exclusion": excl,
         "exemplar_similarity": round(sim, 4),
@@ -145,10 +147,11 @@ def _score_topic(topic, sentences, hits, present, place_groups, script, similari
     )
 
 
-def _rule_anchors(rule: RuleSpec, present: list[set[str]], title_groups: set[str]) -> list[int]:
+def _rule_anchors(rule: RuleSpec, present: list[set[str]], title_groups: set[str], lead: int) -> list[int]:
     """Sentences where the rule's groups meet (within `window`) with its context (within `with_window`).
 
-    The title sets the context of the whole article, so a `with` group in the title counts everywhere.
+    The title sets the context of the whole article, so a `with` group in the title counts everywhere;
+    and the title's neighbours are the lead, so a title anchor takes its context from the lead too.
     """
     out = []
     n = len(present)
@@ -159,9 +162,29 @@ def _rule_anchors(rule: RuleSpec, present: list[set[str]], title_groups: set[str
         if not all(any(g in present[j] for j in range(lo, hi)) for g in rule.together[1:]):
             continue
         lo, hi = max(0, i - rule.with_window), min(n, i + rule.with_window + 1)
+        if i == 0 and title_groups:
+            hi = min(n, max(hi, 1 + lead))
         if all(any(g in present[j] for j in range(lo, hi)) or g in title_groups for g in rule.with_):
             out.append(i)
     return out
+
+
+def _support(spec: TopicSpec, sentences: list[Sentence], present: list[set[str]], anchors: dict[int, float]) -> int:
+    """Other sentences where each side of a rule stands with the rule's context (Takeda + drug).
+
+    The count of the side with fewer such sentences: a bilateral story keeps returning to both
+    sides, a UK biotech factsheet that names Japan once does not.
+    """
+    best = 0
+    for rule in spec.rules:
+        per_side = {g: 0 for g in rule.together}
+        for i, groups in enumerate(present):
+            if i in anchors or sentences[i].is_noise or sentences[i].is_sidebar or not set(rule.with_) <= groups:
+                continue
+            for g in groups & per_side.keys():
+                per_side[g] += 1
+        best = max(best, min(per_side.values()))
+    return best
 
 
 def _where(s: Sentence, lead_sentences: int) -> str:
@@ -177,6 +200,8 @@ def _quality(s: Sentence, groups: set[str], place_groups: frozenset[str], w, bod
         weight *= w.sidebar
     if s.is_noise:
         weight *= w.noise
+    if s.is_list:
+        weight *= w.enumeration
     n_places = len(groups & place_groups)
     if n_places == 3:
         weight *= w.list3

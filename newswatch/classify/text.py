@@ -34,6 +34,7 @@ _NOISE_RE = re.compile(
     re.IGNORECASE,
 )
 _MENU_SEP_RE = re.compile(r"\s[|•·»>]\s|\s\|\s?|\s-\s")
+_WORDY_RE = re.compile(r"[^\W\d_]")  # a sentence has at least one letter (drops ". . ." and "15")
 _EDITOR_TITLE_RE = re.compile(r"^\s*\[[^\]]*\]\s*$")
 
 
@@ -48,6 +49,7 @@ class Sentence:
     body_index: int = -1  # position among body sentences
     is_noise: bool = False  # address, cookie banner, menu line
     is_sidebar: bool = False  # after a "related articles" marker
+    is_list: bool = False  # an enumeration: "A/B, C/D, E/F and G/H"
 
 
 @lru_cache(maxsize=65536)
@@ -108,8 +110,35 @@ def is_editor_title(title: str | None) -> bool:
     return bool(title and _EDITOR_TITLE_RE.match(title))
 
 
+def unwrap_lines(text: str) -> str:
+    """Join hard-wrapped lines (same length out): a line break inside a sentence is a space.
+
+    A break is kept after terminal punctuation and before a blank line; it is removed when the next
+    line starts in lower case, or everywhere when most lines are 40-100 characters long and end
+    mid-sentence (a text wrapped at a fixed width, as old archives and e-mails are).
+    """
+    lines = text.split("\n")
+    if len(lines) < 3:
+        return text
+    body = [ln.rstrip() for ln in lines if ln.strip()]
+    wrapped = sum(40 <= len(ln) <= 100 and ln[-1] not in _TERMINAL for ln in body)
+    hard_wrapped = len(body) >= 6 and wrapped >= 0.5 * len(body)
+    out = []
+    for i, ln in enumerate(lines[:-1]):
+        nxt = lines[i + 1].lstrip()
+        ends_open = bool(ln.strip()) and ln.rstrip()[-1] not in _TERMINAL
+        join = ends_open and bool(nxt) and (hard_wrapped or nxt[0].islower())
+        out.append(ln + (" " if join else "\n"))
+    out.append(lines[-1])
+    return "".join(out)
+
+
+_TERMINAL = set(".!?:;。！？」』\"”)]|")
+
+
 def split_sentences(text: str) -> list[tuple[int, str]]:
     """(offset, sentence) pairs; splits after . ! ? 。 and at line ends, never after an abbreviation."""
+    text = unwrap_lines(text)
     out: list[tuple[int, str]] = []
     start = 0
     pending_start = None
@@ -124,7 +153,7 @@ def split_sentences(text: str) -> list[tuple[int, str]]:
         out.extend(_cut_long(chunk_start, piece))
     tail_start = start if pending_start is None else pending_start
     out.extend(_cut_long(tail_start, text[tail_start:]))
-    return [(o, s) for o, s in out if s.strip()]
+    return [(o, s) for o, s in out if _WORDY_RE.search(s)]
 
 
 def _cut_long(offset: int, piece: str) -> list[tuple[int, str]]:
@@ -147,6 +176,15 @@ def is_noise(sentence: str) -> bool:
     return len(_MENU_SEP_RE.findall(sentence)) >= 3
 
 
+_ENUM_SEP_RE = re.compile(r"[,;/|•、]")
+
+
+def is_enumeration(sentence: str) -> bool:
+    """Many short comma/slash-separated items: a roundup of deals or a list of countries."""
+    seps = len(_ENUM_SEP_RE.findall(sentence))
+    return seps >= 4 and len(sentence) / (seps + 1) < 30
+
+
 def build_sentences(title: str | None, text: str) -> list[Sentence]:
     out: list[Sentence] = []
     if title and title.strip() and not is_editor_title(title):
@@ -156,18 +194,20 @@ def build_sentences(title: str | None, text: str) -> list[Sentence]:
     sidebar = False
     body = split_sentences(text or "")
     has_title = bool(out)
-    title_key = " ".join(out[0].text.split()) if out else None
+    seen = {" ".join(out[0].text.split())} if out else set()
     for bi, (offset, s) in enumerate(body):
         stripped = s.strip()
-        if bi < 3 and title_key and " ".join(stripped.split()) == title_key:
-            continue  # pages repeat their headline as the first line: one title, counted once
+        key = " ".join(stripped.split())
+        if key in seen:
+            continue  # pages repeat their headline as the first line, and pull quotes: count them once
+        seen.add(key)
         if _SIDEBAR_RE.match(stripped):
             sidebar = True
         f = fold(s)
         out.append(
             Sentence(
                 len(out), s, f, lower_same_length(f), offset, body_index=len(out) - int(has_title),
-                is_noise=is_noise(s), is_sidebar=sidebar,
+                is_noise=is_noise(s), is_sidebar=sidebar, is_list=is_enumeration(s),
             )
         )
     return out

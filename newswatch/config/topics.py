@@ -106,7 +106,12 @@ class WeightsSpec(_Strict):
     noise: float = Field(0.15, ge=0)  # address, cookie, menu or copyright lines
     list3: float = Field(0.5, ge=0)  # a sentence naming 3 places
     list4: float = Field(0.2, ge=0)  # a sentence naming 4 or more places
-    scale: float = Field(2.0, gt=0)  # score = 1 - exp(-evidence / scale)
+    enumeration: float = Field(0.3, ge=0)  # a sentence of many short comma/slash-separated items
+    support: float = Field(0.1, ge=0)  # per other sentence with one side plus the context ...
+    support_cap: float = Field(0.5, ge=0)  # ... up to this much: the article is about the domain
+    # score = 1 - exp(-evidence / scale): with 1.6 and threshold 0.5, evidence 1.1 matches, i.e. a lead
+    # anchor alone, or a body anchor with a supporting sentence; a lone body anchor (1.0) does not
+    scale: float = Field(1.6, gt=0)
     exemplar: float = Field(1.0, ge=0)  # evidence added per unit of cosine similarity to exemplars
 
 

@@ -5,6 +5,7 @@ Modules: `model` (frozen values), `fold` (pure selection and duplicate folding),
 flow call). Storage is `newswatch.store.digests`; delivery is `newswatch.notify`.
 """
 
+from newswatch.digest.fold import fold_duplicates, select_items
 from newswatch.digest.model import (
     Digest,
     DigestItem,
@@ -13,7 +14,6 @@ from newswatch.digest.model import (
     SourceProblem,
     SubscriberResult,
 )
-from newswatch.digest.fold import fold_duplicates, select_items
 from newswatch.digest.render import render_all, render_chat, render_html, render_text
 from newswatch.digest.run import build_digest, preview_digests, run_digests, summarize
 

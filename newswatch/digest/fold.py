@@ -19,7 +19,7 @@ import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from difflib import SequenceMatcher
 
 from newswatch.digest.model import DigestItem, DigestSection
@@ -73,7 +73,7 @@ def _close_in_time(a: DigestItem, b: DigestItem) -> bool:
 
 
 class _Fingerprint:
-    __slots__ = ("item", "title", "title_tokens", "shingles", "anchors")
+    __slots__ = ("anchors", "item", "shingles", "title", "title_tokens")
 
     def __init__(self, item: DigestItem) -> None:
         self.item = item
@@ -154,6 +154,3 @@ def select_items(
     listed, more = stories[:max_items], stories[max_items:]
     return group_by_topic(listed, topic_order), tuple(more)
 
-
-def window_start(now: datetime, days: float) -> datetime:
-    return now - timedelta(days=days)

@@ -66,7 +66,7 @@ def split_terms(sentence: str, terms: Iterable[str]) -> list[tuple[str, bool]]:
     words = sorted({t.strip() for t in terms if t and t.strip()}, key=len, reverse=True)
     if not words:
         return [(sentence, False)]
-    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    pattern = re.compile("|".join(_term_pattern(w) for w in words), re.IGNORECASE)
     out, pos = [], 0
     for m in pattern.finditer(sentence):
         if m.start() > pos:
@@ -76,6 +76,14 @@ def split_terms(sentence: str, terms: Iterable[str]) -> list[tuple[str, bool]]:
     if pos < len(sentence):
         out.append((sentence[pos:], False))
     return out
+
+
+def _term_pattern(term: str) -> str:
+    """Whole words for scripts that space words ("Netz" not inside "Netzbetreiber"); CJK
+    (U+2E80 and up) has no spaces between words, so its terms match anywhere."""
+    if any(ord(c) >= 0x2E80 for c in term):
+        return re.escape(term)
+    return rf"(?<!\w){re.escape(term)}(?!\w)"
 
 
 def highlight_html(sentence: str, terms: Iterable[str]) -> Markup:

@@ -64,14 +64,12 @@ def _kind(version: str) -> str:
 
 
 def _malformed_reason(parsed: Any, body: bytes) -> str | None:
-    problem = parsed.get("bozo_exception")
-    if isinstance(problem, ThingsNobodyCaresAboutButMe):
-        problem = None  # a missing or wrong content type / charset: feedparser coped
-    if problem is not None:
-        return f"malformed feed: {type(problem).__name__}: {problem}"
     if not parsed.get("version") and not parsed.entries:
         return f"malformed feed: not a feed ({_looks_like(body)})"
-    return None
+    problem = parsed.get("bozo_exception")
+    if problem is None or isinstance(problem, ThingsNobodyCaresAboutButMe):
+        return None  # a missing or wrong content type / charset: feedparser coped
+    return f"malformed feed: {type(problem).__name__}: {problem}"
 
 
 def _looks_like(body: bytes) -> str:

@@ -70,7 +70,7 @@ def _decompress(body: bytes) -> tuple[bytes, str | None]:
 
 def _parse_xml(body: bytes, url: str, since: datetime | None, source: str) -> ParsedSource:
     root, problem = _xml_root(body)
-    name = etree.QName(root).localname if root is not None else ""
+    name = _local_name(root)
     if name == "urlset":
         entries = [_url_entry(node, url, source) for node in root.iterchildren("{*}url")]
         kept = [e for e in entries if e is not None and _is_recent(e.published_at, since)]
@@ -93,6 +93,12 @@ def _xml_root(body: bytes) -> tuple[etree._Element | None, str | None]:
         return etree.fromstring(body, etree.XMLParser(recover=True, **_PARSER_OPTIONS)), problem
     except etree.XMLSyntaxError:
         return None, problem
+
+
+def _local_name(root: etree._Element | None) -> str:
+    """`{namespace}name` -> `name`; recovery can produce names QName() rejects (`rdf:`)."""
+    tag = root.tag if root is not None else ""
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 def _describe(root: etree._Element | None, name: str, problem: str | None) -> str:

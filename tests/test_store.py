@@ -1,0 +1,116 @@
+"""store: migrations recorded and forward-only; idempotent, transactional writes; writer lock."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from newswatch.models import Article
+from newswatch.store import DatabaseBusyError, connect, migrate, writer_lock
+from newswatch.store.db import SQL_DIR, MigrationError
+from newswatch.store.ingest import known_url_ids, upsert_articles
+from newswatch.urls import canonicalize_url, url_id
+
+
+def article(url: str, text: str = "Body text of the article.", aliases=()) -> Article:
+    canon = canonicalize_url(url)
+    return Article(url_id(canon), canon, "src", url, "Title", text, "trafilatura", "h-" + text[:20],
+                   datetime.now(timezone.utc), aliases=tuple(aliases))
+
+
+def test_migrations_are_recorded_once(tmp_path):
+    db = tmp_path / "a.duckdb"
+    conn = connect(db)
+    versions = [v for v, in conn.execute("select version from schema_migrations order by version").fetchall()]
+    assert versions == sorted(int(p.name[:4]) for p in (SQL_DIR / "migrations").glob("*.sql"))
+    assert migrate(conn) == []  # nothing pending the second time
+    conn.close()
+
+
+def test_edited_applied_migration_is_refused(tmp_path):
+    sql = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql)
+    conn = duckdb.connect(str(tmp_path / "b.duckdb"))
+    migrate(conn, sql)
+    first = sorted((sql / "migrations").glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- edited\n")
+    with pytest.raises(MigrationError, match="changed after it was applied"):
+        migrate(conn, sql)
+
+
+def test_failed_migration_leaves_no_record(tmp_path):
+    sql = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql)
+    (sql / "migrations" / "0999_broken.sql").write_text("create table ok_table (x int);\nthis is not sql;\n")
+    conn = duckdb.connect(str(tmp_path / "c.duckdb"))
+    with pytest.raises(duckdb.Error):
+        migrate(conn, sql)
+    assert conn.execute("select count(*) from schema_migrations where version = 999").fetchone() == (0,)
+    tables = {t for t, in conn.execute("select table_name from information_schema.tables").fetchall()}
+    assert "ok_table" not in tables  # the migration and its record commit together or not at all
+
+
+def test_upsert_is_idempotent_and_counts(tmp_path):
+    conn = connect(tmp_path / "d.duckdb")
+    batch = [article("https://example.com/a"), article("https://example.com/b"), article("https://example.com/a")]
+    assert upsert_articles(conn, batch, "run1") == (2, 0)
+    assert upsert_articles(conn, batch, "run2") == (0, 0)
+    changed = article("https://example.com/a", text="A corrected body.")
+    assert upsert_articles(conn, [changed], "run3") == (0, 1)
+    assert conn.execute("select count(*) from articles").fetchone() == (2,)
+    assert conn.execute("select text from articles where url = 'https://example.com/a'").fetchone() == ("A corrected body.",)
+
+
+def test_aliases_make_other_urls_known(tmp_path):
+    conn = connect(tmp_path / "e.duckdb")
+    a = article("https://example.com/canonical", aliases=["https://example.com/story?id=1"])
+    upsert_articles(conn, [a], "r")
+    ids = [url_id("https://example.com/story?id=1"), url_id("https://example.com/canonical"), url_id("https://x.org/")]
+    assert known_url_ids(conn, ids) == set(ids[:2])
+
+
+def test_writer_lock_refuses_a_second_writer_clearly(tmp_path):
+    db = tmp_path / "f.duckdb"
+    held = threading.Event()
+    release = threading.Event()
+
+    def holder():
+        with writer_lock(db):
+            held.set()
+            release.wait(5)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    held.wait(5)
+    messages = []
+    with pytest.raises(DatabaseBusyError, match="another newswatch run is writing"):
+        with writer_lock(db, wait_s=0.3, on_wait=messages.append):
+            pass
+    assert messages and "waiting up to 0.3 s" in messages[0]
+    release.set()
+    t.join()
+    with writer_lock(db, wait_s=0):  # free again once the first run ends
+        pass
+
+
+def test_read_only_connection_refuses_writes(tmp_path):
+    db = tmp_path / "g.duckdb"
+    connect(db).close()
+    ro = connect(db, read_only=True)
+    with pytest.raises(duckdb.Error, match="read-only"):
+        ro.execute("delete from articles")
+    ro.close()
+
+
+def test_every_view_file_creates_a_view(tmp_path):
+    conn = connect(tmp_path / "h.duckdb")
+    views = {v for v, in conn.execute("select view_name from duckdb_views() where not internal").fetchall()}
+    for p in (SQL_DIR / "views").glob("*.sql"):
+        name = p.read_text().split("create or replace view", 1)[1].split()[0]
+        assert name in views
+        conn.execute(f"select * from {name} limit 1").fetchall()

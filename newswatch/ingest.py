@@ -156,21 +156,18 @@ def select_new(conn, polls: Sequence[SourcePoll], settings: Settings) -> Selecti
     """Canonicalise entry URLs and keep those not stored yet, newest first, max_items per source."""
     candidates: list[tuple[SourcePoll, FeedEntry, str]] = []
     skipped: list[tuple[str, str, str]] = []
-    taken: set[str] = set()
     for poll in polls:
         for entry in poll.entries:
             try:
-                canon = canonicalize_url(entry.url)
+                candidates.append((poll, entry, canonicalize_url(entry.url)))
             except InvalidURL as exc:
                 skipped.append((poll.source.name, entry.url, str(exc)))
-                continue
-            if canon not in taken:  # the same article in two feeds is fetched once
-                taken.add(canon)
-                candidates.append((poll, entry, canon))
-    known = known_url_ids(conn, [url_id(c) for _, _, c in candidates])
-    failed = permanently_failed(conn, [c for _, _, c in candidates if url_id(c) not in known])
+    urls = sorted({c for _, _, c in candidates})
+    known = known_url_ids(conn, [url_id(c) for c in urls])
+    failed = permanently_failed(conn, [c for c in urls if url_id(c) not in known])
     seen: dict[str, int] = {}
     per_source: dict[str, list[FetchRequest]] = {}
+    claimed: set[str] = set()
     oldest = datetime.min.replace(tzinfo=timezone.utc)
     candidates.sort(key=lambda t: t[1].published_at or oldest, reverse=True)
     for poll, entry, canon in candidates:
@@ -180,8 +177,10 @@ def select_new(conn, polls: Sequence[SourcePoll], settings: Settings) -> Selecti
             continue
         bucket = per_source.setdefault(name, [])
         limit = poll.source.max_items or settings.default_max_items
-        if len(bucket) < limit:
+        # the same article in two sources is fetched once, by the first source with room for it
+        if canon not in claimed and len(bucket) < limit:
             bucket.append(FetchRequest(canon, name, "article", _allow_host(poll.source), entry=entry))
+            claimed.add(canon)
     requests = tuple(r for poll in polls for r in per_source.get(poll.source.name, ()))
     return Selection(requests, seen, tuple(skipped))
 

@@ -190,10 +190,29 @@ class Handler(BaseHTTPRequestHandler):
             if body is None:
                 return self._send(404, b"not found", {"Content-Type": "text/plain"})
             return self._send(200, body, {"Content-Type": "text/html; charset=utf-8"})
+        if path.startswith("/news/"):  # slug URLs of the front page: /news/<id>/<slug>
+            body = site.pages.get(path.split("/")[2])
+            if body is None:
+                return self._send(404, b"not found", {"Content-Type": "text/plain"})
+            return self._send(200, body, {"Content-Type": "text/html; charset=utf-8"})
         if path.startswith("/feeds/") and path[len("/feeds/"):] in site.feeds:
             return self._conditional(site.feeds[path[len("/feeds/"):]], "application/rss+xml")
         if path == "/sitemap.xml":
             return self._conditional(sitemap_xml(site), "application/xml")
+        if path == "/sitemap-index.xml":  # lists the gzipped sitemap, and itself (a loop to survive)
+            now = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+            body = ('<?xml version="1.0" encoding="UTF-8"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                    f"<sitemap><loc>{site.base}/sitemap.xml.gz</loc><lastmod>{now}</lastmod></sitemap>"
+                    f"<sitemap><loc>{site.base}/sitemap-index.xml</loc><lastmod>{now}</lastmod></sitemap>"
+                    "</sitemapindex>").encode()
+            return self._send(200, body, {"Content-Type": "application/xml"})
+        if path == "/index.html":  # a news front page without a feed
+            links = "".join(f'<li><a href="/news/{i}/japan-belgium-trade-story-{n}">Story {n}</a></li>'
+                            for n, i in enumerate(site.sitemap_pages[:12]))
+            nav = ('<a href="/">Home</a><a href="/tag/japan">Japan</a><a href="/login">Log in</a>'
+                   '<a href="https://other.example/articles/x.html">elsewhere</a><a href="/files/report.pdf">PDF</a>')
+            body = f"<html><body><nav>{nav}</nav><main><ul>{links}</ul></main></body></html>".encode()
+            return self._send(200, body, {"Content-Type": "text/html; charset=utf-8"})
         if path == "/sitemap.xml.gz":
             return self._send(200, gzip.compress(sitemap_xml(site)), {"Content-Type": "application/gzip"})
         if path.startswith("/fault/"):

@@ -187,3 +187,50 @@ def test_duplicate_urls_are_stored_once(site, corpus_server, tmp_path):
     run_flow(cfg, db)
     assert stored(db, "select count(*) from articles") == [(1,)]
     assert len(site.requests_to(f"/articles/{pid}.html")) == 1
+
+
+def test_html_index_page_links_are_discovered_and_capped(site, corpus_server, tmp_path):
+    base = corpus_server.base
+    cfg = write_config(tmp_path / "cfg", "sources:\n" + local_source("front", "html_index", f"{base}/index.html", max_items=5))
+    db = tmp_path / "idx.duckdb"
+    summary = run_flow(cfg, db)
+    front = next(s for s in summary.sources if s.source == "front")
+    assert front.entries == 12  # the 12 story links; nav, tag, login, off-site and PDF links dropped
+    assert stored(db, "select count(*) from articles where source = 'front'") == [(5,)]  # max_items per run
+    fetched = {p for _, p, _ in site.log}
+    assert not any(p.startswith(("/tag/", "/login", "/files/")) for p in fetched)
+    run_flow(cfg, db)  # the next run takes the next five
+    assert stored(db, "select count(*) from articles where source = 'front'") == [(10,)]
+
+
+def test_gzipped_sitemap_behind_a_self_listing_index(site, corpus_server, tmp_path):
+    base = corpus_server.base
+    cfg = write_config(tmp_path / "cfg", "sources:\n"
+                       + local_source("front", "html_index", f"{base}/index.html")
+                       + local_source("smi", "sitemap", f"{base}/sitemap-index.xml", max_items=500))
+    db = tmp_path / "smi.duckdb"
+    summary = run_flow(cfg, db)
+    paths = [p for _, p, _ in site.log]
+    assert "/sitemap.xml.gz" in paths
+    assert paths.count("/sitemap-index.xml") == 1  # it lists itself; read once
+    assert summary.new == len(site.sitemap_pages) + 12  # the front page's 12 slug URLs are other URLs
+    assert stored(db, "select count(distinct fetched_url), count(*) from articles") == [(74, 74)]
+    assert len([p for p in paths if p.startswith("/articles/")]) == 62
+
+
+def test_run_without_network_records_each_source_failure_and_ends_cleanly(tmp_path):
+    # .invalid never resolves (RFC 2606): this is what a machine without network sees
+    cfg = write_config(tmp_path / "cfg", "sources:\n"
+                       "  - {name: a, kind: rss, url: 'https://feeds.example.invalid/rss'}\n"
+                       "  - {name: b, kind: sitemap, url: 'https://news.example.invalid/sitemap.xml'}\n"
+                       "  - {name: c, kind: html_index, url: 'https://www.example.invalid/news/'}\n")
+    db = tmp_path / "offline.duckdb"
+    summary = run_flow(cfg, db)
+    assert summary.new == 0 and {s.source for s in summary.sources} == {"a", "b", "c"}
+    assert all(s.error for s in summary.sources)
+    rows = stored(db, "select source, error_kind, error from fetches where purpose <> 'robots'")
+    assert {r[0] for r in rows} == {"a", "b", "c"}
+    assert all(r[1] == "connect" and "cannot resolve" in r[2] for r in rows)
+    assert stored(db, "select status from runs") == [("completed",)]
+    health = dict(stored(db, "select source, status from source_health"))
+    assert health == {"a": "degraded", "b": "degraded", "c": "degraded"}

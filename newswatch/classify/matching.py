@@ -19,6 +19,7 @@ from newswatch.classify.text import Sentence, fold, has_cjk, lower_same_length
 # forms); only for words of 4+ letters, so "us" never becomes "use"
 INFLECTIONS = ("s", "es", "e", "en", "n", "er", "ern", "ers", "ns", "x")
 MIN_INFLECT_LEN = 4
+TOKEN_CACHE_SIZE = 200_000  # distinct lower-case tokens remembered (~30 MB at most), then start over
 _TOKEN_RE = re.compile(r"[0-9a-z\u00df-\u00f6\u00f8-\u00ff\u0100-\u024f]+")
 _PHRASE_GAP_RE = re.compile(r"^[\s\-./&'’·]{0,3}$")  # between the words of a phrase: "r&d", "u.k.", "life-sciences"
 _WORD_SPLIT_RE = re.compile(r"[^0-9A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f*]+")
@@ -89,6 +90,7 @@ class Matcher:
         self._infix: list[CompiledTerm] = []
         self._cjk: dict[str, list[CompiledTerm]] = defaultdict(list)
         self._regex: list[CompiledTerm] = []
+        self._cache: dict[str, list[CompiledTerm]] = {}  # token -> candidate terms; words repeat a lot
         for t in terms:
             self._index(t)
         self._prefix = {k: dict(v) for k, v in self._prefix.items()}
@@ -131,11 +133,19 @@ class Matcher:
         return hits
 
     def _candidates(self, tok: str, cased: str) -> list[CompiledTerm]:
+        found = self._cache.get(tok)
+        if found is None:
+            if len(self._cache) > TOKEN_CACHE_SIZE:
+                self._cache.clear()
+            found = self._cache[tok] = self._lookup(tok)
+        case = self._case_exact.get(cased)
+        return found + case if case else found
+
+    def _lookup(self, tok: str) -> list[CompiledTerm]:
         out = list(self._exact.get(tok, ()))
         for suffix in INFLECTIONS:
             if tok.endswith(suffix) and len(tok) - len(suffix) >= MIN_INFLECT_LEN:
                 out += [t for t in self._exact.get(tok[: -len(suffix)], ()) if t.words[0][0] == "inflect"]
-        out += self._case_exact.get(cased, ())
         for length, table in self._prefix.items():
             if len(tok) >= length:
                 out += table.get(tok[:length], ())

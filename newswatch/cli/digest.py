@@ -38,17 +38,33 @@ def digest(
 
         newswatch digest --config-dir config --preview /tmp/digest.html
     """
-    try:
-        config = load_config(config_dir)
-        conn = connect(resolve_db_path(db, config.settings))
-    except (ConfigError, DatabaseBusyError) as exc:
-        raise fail(str(exc)) from None
-    try:
-        if preview:
+    if preview:
+        config, conn = _open(config_dir, db)
+        try:
             for path in preview_digests(conn, config.alerts, preview, subscribers=subscriber):
                 typer.echo(f"preview written: {path}")
-            return
-        results = run_digests(conn, config.alerts, only_due=only_due, subscribers=subscriber)
+        except KeyError as exc:
+            raise fail(str(exc.args[0])) from None
+        finally:
+            conn.close()
+        return
+    run_digest_now(config_dir, db, only_due=only_due, subscribers=subscriber)
+
+
+def run_digest_now(
+    config_dir: Path | None = None,
+    db: Path | None = None,
+    *,
+    only_due: bool = False,
+    subscribers: list[str] | None = None,
+) -> list[SubscriberResult]:
+    """Send pending digests and print the table; `newswatch run` calls this after ingest.
+
+    Raises typer.Exit(1) after printing when any subscriber's digest failed.
+    """
+    config, conn = _open(config_dir, db)
+    try:
+        results = run_digests(conn, config.alerts, only_due=only_due, subscribers=subscribers)
     except KeyError as exc:
         raise fail(str(exc.args[0])) from None
     finally:
@@ -56,6 +72,15 @@ def digest(
     print_results(results)
     if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
+    return results
+
+
+def _open(config_dir: Path | None, db: Path | None):
+    try:
+        config = load_config(config_dir)
+        return config, connect(resolve_db_path(db, config.settings))
+    except (ConfigError, DatabaseBusyError) as exc:
+        raise fail(str(exc)) from None
 
 
 def print_results(results: list[SubscriberResult]) -> None:

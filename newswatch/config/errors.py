@@ -36,12 +36,16 @@ _FIXES = {
 }
 
 
+# tags of discriminated unions (source kinds, digest cadences), hidden from key paths
+_UNION_TAGS = frozenset({"rss", "sitemap", "html_index", "instant", "hourly", "daily", "weekly"})
+
+
 def format_validation_error(path: Path, exc: ValidationError, data: Any = None) -> str:
     lines = []
     for err in exc.errors():
         loc = tuple(err["loc"])
         # discriminated unions add the tag to the location: sources[3].rss.url -> sources[3].url
-        loc = tuple(p for p in loc if p not in ("rss", "sitemap", "html_index"))
+        loc = tuple(p for p in loc if p not in _UNION_TAGS)
         named = _name_for(data, loc)
         fix = _FIXES.get(err["type"], "see the example in the repository's config/ folder")
         msg = err["msg"]

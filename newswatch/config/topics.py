@@ -63,7 +63,12 @@ def _terms_before(v: Any) -> Any:
 class GroupSpec(_Strict):
     description: str = ""
     place: bool = False  # a country/region: counts as one place when spotting list-like sentences
-    terms: tuple[TermSpec, ...] = Field(min_length=1)
+    terms: tuple[TermSpec, ...]
+
+    @field_validator("terms")
+    @classmethod
+    def _some_terms(cls, v: tuple[TermSpec, ...]) -> tuple[TermSpec, ...]:
+        return _non_empty(v)
 
     @field_validator("terms", mode="before")
     @classmethod
@@ -141,10 +146,15 @@ class TopicSpec(_Strict):
     name: str = Field(min_length=1, max_length=80, pattern=NAME_PATTERN)
     description: str = ""
     threshold: float = Field(0.5, gt=0, le=1)
-    rules: tuple[RuleSpec, ...] = Field(min_length=1)
+    rules: tuple[RuleSpec, ...]
     exclude: ExcludeSpec | None = None
     exemplars: tuple[ExemplarSpec, ...] = ()
     weights: WeightsSpec = WeightsSpec()
+
+    @field_validator("rules")
+    @classmethod
+    def _some_rules(cls, v: tuple[RuleSpec, ...]) -> tuple[RuleSpec, ...]:
+        return _non_empty(v)
 
     @field_validator("exemplars", mode="before")
     @classmethod
@@ -163,6 +173,14 @@ class TopicSpec(_Strict):
         return tuple(dict.fromkeys(names))
 
 
+def _non_empty(v: tuple) -> tuple:
+    # a validator rather than min_length: runs only when every item is valid, so a bad item is
+    # reported once, not also as "too short"
+    if not v:
+        raise PydanticCustomError("too_short", "needs at least one entry")
+    return v
+
+
 def _exemplar_item(x: Any) -> Any:
     if isinstance(x, str):
         return {"url": x} if x.startswith(("http://", "https://")) else {"path": x}
@@ -177,7 +195,7 @@ def _check_groups(v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         if g not in known:
             raise PydanticCustomError(
                 "unknown_group",
-                "unknown group {group!r} (defined under groups: {known})",
+                "unknown group '{group}' (defined under groups: {known})",
                 {"group": g, "known": ", ".join(sorted(known)) or "none"},
             )
     return v
@@ -208,7 +226,7 @@ class TopicsFile(BaseModel):
         for name in v:
             if not re.match(NAME_PATTERN, name):
                 raise PydanticCustomError(
-                    "bad_name", "name {name!r} must be lowercase letters, digits, - or _", {"name": name}
+                    "bad_name", "name '{name}' must be lowercase letters, digits, - or _", {"name": name}
                 )
         return v
 

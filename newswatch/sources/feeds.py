@@ -32,10 +32,13 @@ def parse_feed(
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
-    # bytes, never str: feedparser would fetch a str that looks like a URL or a file path.
-    parsed = feedparser.parse(
-        body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
-    )
+    try:
+        # bytes, never str: feedparser would fetch a str that looks like a URL or a file path.
+        parsed = feedparser.parse(
+            body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        )
+    except Exception as exc:  # noqa: BLE001 - its loose parser crashes on some broken feeds
+        return ParsedSource(error=f"malformed feed: feedparser failed: {type(exc).__name__}: {exc}")
     feed_lang = normalise_lang(parsed.feed.get("language"))
     entries = [_entry(raw, url, source, feed_lang) for raw in parsed.entries]
     return ParsedSource(

@@ -30,7 +30,7 @@ from newswatch.config import AppConfig, load_config, resolve_db_path  # noqa: E4
 from newswatch.extract import ExtractorPool  # noqa: E402
 from newswatch.fetch import Fetcher, open_fetcher  # noqa: E402
 from newswatch.models import RunSummary, SourceRunStats  # noqa: E402
-from newswatch.pipeline import classify_and_store  # noqa: E402
+from newswatch.pipeline import classify_and_store, compile_run_topics  # noqa: E402
 from newswatch.report import render_run_markdown  # noqa: E402
 from newswatch.store import ingest as store_ingest  # noqa: E402
 
@@ -50,7 +50,7 @@ def record_polls(conn, run_id: str, polls: list[ingest.SourcePoll], robots: list
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
 async def fetch_extract_store(fetcher: Fetcher, pool: ExtractorPool, conn, cfg: AppConfig, run_id: str,
-                              requests: list, lang_hints: dict) -> ingest.BatchResult:
+                              requests: list, lang_hints: dict, topics) -> ingest.BatchResult:
     """One batch: fetch + extract (overlapped), classify, and store it all in one transaction.
 
     Retrying is safe: articles are keyed by URL hash and fetch rows by their id.
@@ -59,7 +59,7 @@ async def fetch_extract_store(fetcher: Fetcher, pool: ExtractorPool, conn, cfg: 
     with store.transaction(conn):
         store_ingest.record_fetches(conn, run_id, batch.results)
         store_ingest.upsert_articles(conn, batch.articles, run_id)
-        classify_and_store(conn, cfg, batch.articles)
+        classify_and_store(conn, topics, batch.articles)
     return batch
 
 
@@ -104,12 +104,13 @@ async def ingest_flow(config_dir: str | None = None, db_path: str | None = None)
                 record_polls(conn, run_id, polls, [])
                 logger.info("%d sources polled, %d new article URLs", len(polls), len(selection.requests))
                 hints = {s.name: s.lang for s in cfg.sources.sources}
+                topics = compile_run_topics(cfg)
                 size = cfg.settings.batch_size
                 if selection.requests:
                     with ExtractorPool(cfg.settings.extract_workers) as pool:
                         for i in range(0, len(selection.requests), size):
                             chunk = list(selection.requests[i : i + size])
-                            batches.append(await fetch_extract_store(fetcher, pool, conn, cfg, run_id, chunk, hints))
+                            batches.append(await fetch_extract_store(fetcher, pool, conn, cfg, run_id, chunk, hints, topics))
                 store_ingest.record_fetches(conn, run_id, fetcher.robots_results)
             summary = _summarise(run_id, started, polls, selection, batches)
             store_ingest.finish_run(conn, run_id, "completed", {"new": summary.new, "sources": len(polls),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+import re
+import string
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 # Query parameters that identify a campaign or a click, never the page itself.
 TRACKING_PARAMS = frozenset(
@@ -56,10 +58,25 @@ def canonicalize_url(url: str, base: str | None = None) -> str:
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    path = quote(unquote(parts.path or "/"), safe="/:@!$&'()*+,;=-._~%")
+    path = normalize_percent_encoding(parts.path or "/")
     query_pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
     query = urlencode(sorted(query_pairs), doseq=True)
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+_PCT_RE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+
+
+def normalize_percent_encoding(path: str) -> str:
+    """RFC 3986 6.2.2: decode escapes of unreserved characters only, upper-case the others, and
+    escape what must be escaped. Never decodes `%25`, so the result is a fixed point."""
+
+    def fix(m: re.Match) -> str:
+        ch = chr(int(m.group(1), 16))
+        return ch if ch in _UNRESERVED else "%" + m.group(1).upper()
+
+    return quote(_PCT_RE.sub(fix, path), safe="/:@!$&'()*+,;=-._~%")
 
 
 def _is_ip(host: str) -> bool:

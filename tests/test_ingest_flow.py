@@ -13,7 +13,7 @@ from html import escape
 import duckdb
 import pytest
 
-from conftest import local_source, write_config
+from conftest import REPO, local_source, write_config
 from newswatch.quality import score
 from servers import ground_truth
 
@@ -46,6 +46,7 @@ def corpus_run(corpus_server, tmp_path_factory):
         + local_source("daringfireball", "rss", f"{base}/feeds/daringfireball.atom")
         + local_source("golem", "rss", f"{base}/feeds/golem.rss", lang="de")
         + local_source("sitemap", "sitemap", f"{base}/sitemap.xml", max_items=500),
+        topics_yaml=(REPO / "config" / "topics.yaml").read_text(encoding="utf-8"),
     )
     db = tmp_path_factory.mktemp("db") / "news.duckdb"
     first = run_flow(cfg, db)
@@ -89,6 +90,14 @@ def test_articles_carry_metadata_and_detected_language(corpus_run):
     assert all(len(r[2]) == 32 for r in rows)
     assert {r[3] for r in rows} == {"trafilatura"}
     assert {r[4] for r in rows} == {"guardian", "daringfireball", "golem", "sitemap"}
+
+
+def test_every_article_is_scored_against_every_topic_with_version(corpus_run):
+    rows = stored(corpus_run["db"], "select count(*), count(distinct article_id), count(distinct topic), "
+                  "min(score), max(score), count(distinct classifier_version) from article_topics")
+    n, articles, topics, lo, hi, versions = rows[0]
+    assert (articles, topics) == (181, 3) and n == 181 * 3
+    assert 0.0 <= lo <= hi <= 1.0 and versions == 3
 
 
 def test_second_run_fetches_no_article_and_feeds_answer_304(corpus_run):

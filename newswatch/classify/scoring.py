@@ -107,7 +107,15 @@ def classify_batch(compiled: CompiledTopics, items: Iterable[Any]) -> list[tuple
     return out
 
 
-def _score_topic(topic, sentences, hits, present, place_groups, script, similarity) -> TopicMatch:
+def _score_topic(
+    topic: CompiledTopic,
+    sentences: list[Sentence],
+    hits: list[list[Hit]],
+    present: list[set[str]],
+    place_groups: frozenset[str],
+    script: str | None,
+    similarity: Any,
+) -> TopicMatch:
     spec: TopicSpec = topic.spec
     w = spec.weights
     anchors: dict[int, float] = {}

@@ -192,10 +192,9 @@ def build_sentences(title: str | None, text: str) -> list[Sentence]:
         f = fold(t)
         out.append(Sentence(0, t, f, lower_same_length(f), -1, is_title=True))
     sidebar = False
-    body = split_sentences(text or "")
     has_title = bool(out)
     seen = {" ".join(out[0].text.split())} if out else set()
-    for bi, (offset, s) in enumerate(body):
+    for offset, s in split_sentences(text or ""):
         stripped = s.strip()
         key = " ".join(stripped.split())
         if key in seen:

@@ -33,6 +33,10 @@ _FIXES = {
     "literal_error": "use one of the allowed values",
     "union_tag_invalid": "use one of the allowed kinds",
     "union_tag_not_found": "add a `kind:` key",
+    "unknown_group": "define it under groups: or correct the spelling",
+    "exemplar_missing": "check the path (relative to the config folder)",
+    "bad_regex": "fix the regular expression (Python syntax)",
+    "too_short": "add at least one entry",
 }
 
 

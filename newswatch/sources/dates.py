@@ -69,8 +69,10 @@ def _parse_strict(text: str) -> datetime | None:
 
 def _translate_months(text: str) -> str:
     def english(match: re.Match[str]) -> str:
-        word = _strip_accents(match.group(0)).lower().rstrip(".")
-        return _MONTHS.get(word) or _MONTHS.get(word[:3], match.group(0)) if len(word) >= 3 else word
+        word = _strip_accents(match.group(0)).lower()
+        if len(word) < 3:
+            return match.group(0)
+        return _MONTHS.get(word) or _MONTHS.get(word[:3]) or match.group(0)
 
     return _WORD.sub(english, text)
 

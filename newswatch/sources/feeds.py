@@ -106,7 +106,8 @@ def _entry(raw: Any, feed_url: str, source: str, feed_lang: str | None) -> FeedE
 def _entry_url(raw: Any, feed_url: str) -> str | None:
     """The entry's link (feedparser resolves it against xml:base), else an alternate link."""
     candidates = [raw.get("link")]
-    candidates += [link.get("href") for link in raw.get("links", ()) if link.get("rel") == "alternate"]
+    links = raw.get("links", ())
+    candidates += [link.get("href") for link in links if link.get("rel") == "alternate"]
     if raw.get("guidislink"):
         candidates.append(raw.get("id"))
     for href in candidates:

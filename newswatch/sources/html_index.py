@@ -121,7 +121,8 @@ def _looks_like_article(link: str) -> bool:
         return False
     last = _EXTENSION.sub("", segments[-1])
     is_slug = len(_WORDS.findall(last)) >= _MIN_SLUG_WORDS and bool(re.search(r"[^\W\d_]", last))
-    return is_slug or bool(_DATED_SLUG.search(path) or _ISO_DATE.search(path) or _LONG_ID.search(path))
+    is_dated = bool(_DATED_SLUG.search(path) or _ISO_DATE.search(path))
+    return is_slug or is_dated or bool(_LONG_ID.search(path))
 
 
 def _anchor_text(anchor: lxml.html.HtmlElement) -> str | None:

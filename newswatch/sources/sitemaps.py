@@ -75,9 +75,8 @@ def _parse_xml(body: bytes, url: str, since: datetime | None, source: str) -> Pa
         entries = [_url_entry(node, url, source) for node in root.iterchildren("{*}url")]
         kept = [e for e in entries if e is not None and _is_recent(e.published_at, since)]
         is_news = any(node.find("{*}news") is not None for node in root.iterchildren("{*}url"))
-        return ParsedSource(
-            entries=dedupe_by_url(kept), error=problem, kind="news-sitemap" if is_news else "sitemap"
-        )
+        kind = "news-sitemap" if is_news else "sitemap"
+        return ParsedSource(entries=dedupe_by_url(kept), error=problem, kind=kind)
     if name == "sitemapindex":
         children = _children(root, url, since)
         return ParsedSource(child_sitemaps=children, error=problem, kind="sitemapindex")

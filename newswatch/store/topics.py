@@ -79,10 +79,14 @@ def articles_for_rescoring(
     args: list = []
     if article_ids is not None:
         ids = list(article_ids)
-        if not ids:
-            return
-        sql += " where article_id in (select unnest(?::varchar[]))"
-        args.append(ids)
+        for i in range(0, len(ids), batch):
+            # on `conn` itself: the ingest batch that just wrote these articles has not committed
+            # yet, and a cursor is a separate DuckDB connection that cannot see them
+            rows = conn.execute(sql + " where article_id in (select unnest(?::varchar[])) order by article_id",
+                                [ids[i : i + batch]]).fetchall()
+            if rows:
+                yield [StoredArticle(*row) for row in rows]
+        return
     cursor = conn.cursor()  # its own cursor: the caller writes on `conn` between batches
     cursor.execute(sql + " order by first_seen_at, article_id", args)
     while chunk := cursor.fetchmany(batch):

@@ -65,6 +65,7 @@ def canonicalize_url(url: str, base: str | None = None) -> str:
 
 
 _PCT_RE = re.compile(r"%([0-9A-Fa-f]{2})")
+_BARE_PCT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 
 
@@ -76,6 +77,7 @@ def normalize_percent_encoding(path: str) -> str:
         ch = chr(int(m.group(1), 16))
         return ch if ch in _UNRESERVED else "%" + m.group(1).upper()
 
+    path = _BARE_PCT_RE.sub("%25", path)  # a lone '%' is a literal percent sign: escape it first
     return quote(_PCT_RE.sub(fix, path), safe="/:@!$&'()*+,;=-._~%")
 
 

@@ -24,6 +24,7 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import acreate_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
+from prefect.utilities.annotations import quote  # noqa: E402
 
 from newswatch import ingest, store  # noqa: E402
 from newswatch.config import AppConfig, load_config, resolve_db_path  # noqa: E402
@@ -41,10 +42,9 @@ async def poll_sources(fetcher: Fetcher, cfg: AppConfig, states: dict, now: date
     return list(await asyncio.gather(*(ingest.poll_source(fetcher, s, states.get(s.name), cfg.settings, now) for s in due)))
 
 
-@task(cache_policy=NO_CACHE)
-def record_polls(conn, run_id: str, polls: list[ingest.SourcePoll], robots: list) -> None:
+def record_polls(conn, run_id: str, polls: list[ingest.SourcePoll]) -> None:
     with store.transaction(conn):
-        store_ingest.record_fetches(conn, run_id, [r for p in polls for r in p.results] + robots)
+        store_ingest.record_fetches(conn, run_id, [r for p in polls for r in p.results])
         store_ingest.save_source_states(conn, [p.state for p in polls if p.state is not None])
 
 
@@ -99,18 +99,22 @@ async def ingest_flow(config_dir: str | None = None, db_path: str | None = None)
             states = store_ingest.load_source_states(conn)
             batches: list[ingest.BatchResult] = []
             async with open_fetcher(cfg.settings) as fetcher:
-                polls = await poll_sources(fetcher, cfg, states, started)
+                # quote(): Prefect would otherwise walk every object inside these arguments (feed
+                # bodies, config, states) looking for futures: most of a no-change tick's time
+                polls = await poll_sources(quote(fetcher), quote(cfg), quote(states), started)
                 selection = ingest.select_new(conn, polls, cfg.settings)
-                record_polls(conn, run_id, polls, [])
+                record_polls(conn, run_id, polls)
                 logger.info("%d sources polled, %d new article URLs", len(polls), len(selection.requests))
                 hints = {s.name: s.lang for s in cfg.sources.sources}
-                topics = compile_run_topics(cfg)
                 size = cfg.settings.batch_size
                 if selection.requests:
+                    topics = compile_run_topics(cfg)
                     with ExtractorPool(cfg.settings.extract_workers) as pool:
                         for i in range(0, len(selection.requests), size):
                             chunk = list(selection.requests[i : i + size])
-                            batches.append(await fetch_extract_store(fetcher, pool, conn, cfg, run_id, chunk, hints, topics))
+                            batches.append(await fetch_extract_store(
+                                quote(fetcher), quote(pool), quote(conn), quote(cfg), run_id, quote(chunk),
+                                quote(hints), quote(topics)))
                 store_ingest.record_fetches(conn, run_id, fetcher.robots_results)
             summary = _summarise(run_id, started, polls, selection, batches)
             store_ingest.finish_run(conn, run_id, "completed", {"new": summary.new, "sources": len(polls),

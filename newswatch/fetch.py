@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import random
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Iterable
@@ -37,7 +39,8 @@ TRANSIENT_STATUS = frozenset({500, 502, 504, 408})
 RETRY_AFTER_STATUS = frozenset({429, 503})
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 ARTICLE_TYPES = ("text/html", "application/xhtml+xml")
-ROBOTS_MAX_BYTES = 512_000  # robots.txt files are small; Google reads only the first 500 KiB
+ROBOTS_MAX_BYTES = 512_000
+REDIRECT_BODY_MAX_BYTES = 64_000  # a redirect's or 304's body is a courtesy page at most  # robots.txt files are small; Google reads only the first 500 KiB
 BINARY_MAGIC = (b"%PDF", b"PK\x03\x04", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"\x7fELF", b"ID3")
 
 
@@ -206,8 +209,12 @@ class Fetcher:
                         raise Transient("http_status", f"HTTP {status} {r.reason_phrase}", status)
                     if status >= 400:
                         raise FetchError("http_status", f"HTTP {status} {r.reason_phrase}", status)
-                    body = b"" if status in REDIRECT_STATUS or status == 304 else await _read_capped(r, cap)
-                    return _Response(str(r.url), status, r.headers, body)
+                    if status in REDIRECT_STATUS or status == 304:
+                        # drain the (empty or tiny) body so the connection goes back to the pool:
+                        # an unread response closes it, and 200 no-change polls became 200 TCP handshakes
+                        await _read_capped(r, REDIRECT_BODY_MAX_BYTES)
+                        return _Response(str(r.url), status, r.headers, b"")
+                    return _Response(str(r.url), status, r.headers, await _read_capped(r, cap))
             except TimeoutError as exc:
                 raise Transient("timeout", f"no complete response within {self.settings.total_timeout_s:g} s") from exc
             except httpx.TimeoutException as exc:
@@ -333,6 +340,14 @@ def _check_content(res: FetchResult) -> FetchResult:
     return res
 
 
+@functools.lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    """Loading the CA bundle costs ~20 ms; a long-running `serve` process does it once."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 class open_fetcher:  # noqa: N801 - used as `async with open_fetcher(settings) as f`
     """Create the run's shared client and Fetcher; closes the client on exit."""
 
@@ -346,7 +361,7 @@ class open_fetcher:  # noqa: N801 - used as `async with open_fetcher(settings) a
         timeout = httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s, pool=s.total_timeout_s)
         limits = httpx.Limits(max_connections=s.max_connections, max_keepalive_connections=s.max_connections)
         self.client = httpx.AsyncClient(
-            timeout=timeout, limits=limits, follow_redirects=False, transport=self.transport,
+            timeout=timeout, limits=limits, follow_redirects=False, transport=self.transport, verify=_ssl_context(),
             headers={"Accept-Encoding": "gzip, deflate", "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
             trust_env=False,  # no proxies from the environment: requests go where the checks say
         )

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import duckdb
 
 from newswatch.models import Article, FetchResult
-from newswatch.store.db import transaction
+from newswatch.store.db import bulk_insert, transaction
 from newswatch.urls import url_id
 
 # An article URL that failed like this recently is not fetched again: the answer won't change.
@@ -40,16 +40,20 @@ class SourceState:
 def sync_sources(conn: duckdb.DuckDBPyConnection, sources: Sequence) -> None:
     """Mirror sources.yaml into `sources` (upsert by name; sources removed from config stay, disabled)."""
     rows = [(s.name, s.kind, s.url_str, s.lang, s.enabled, s.model_dump_json()) for s in sources]
+    stored = set(conn.execute("select source, kind, url, lang, is_enabled, config::varchar from sources").fetchall())
+    names = {r[0] for r in rows}
+    gone = [name for name, *_rest in stored if name not in names]
+    rows = [r for r in rows if r not in stored]  # unchanged sources are not rewritten every run
+    if not rows and not gone:
+        return
     with transaction(conn):
-        conn.execute("update sources set is_enabled = false, updated_at = now()")
-        if rows:
-            conn.executemany(
-                "insert into sources (source, kind, url, lang, is_enabled, config) values (?, ?, ?, ?, ?, ?) "
-                "on conflict (source) do update set kind = excluded.kind, url = excluded.url, "
-                "lang = excluded.lang, is_enabled = excluded.is_enabled, config = excluded.config, "
-                "updated_at = now()",
-                rows,
-            )
+        if gone:
+            conn.execute("update sources set is_enabled = false, updated_at = now() "
+                         "where source in (select unnest(?::varchar[]))", [gone])
+        bulk_insert(conn, "sources", ("source", "kind", "url", "lang", "is_enabled", "config"), rows,
+                    "on conflict (source) do update set kind = excluded.kind, url = excluded.url, "
+                    "lang = excluded.lang, is_enabled = excluded.is_enabled, config = excluded.config, "
+                    "updated_at = now()")
 
 
 def load_source_states(conn: duckdb.DuckDBPyConnection) -> dict[str, SourceState]:
@@ -64,12 +68,9 @@ def save_source_states(conn: duckdb.DuckDBPyConnection, states: Iterable[SourceS
     if not rows:
         return
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
+    unique = list({r[0]: r for r in rows}.values())
     with transaction(conn):
-        conn.executemany(
-            f"insert into source_state ({', '.join(cols)}) values ({', '.join('?' * len(cols))}) "
-            f"on conflict (source) do update set {sets}",
-            rows,
-        )
+        bulk_insert(conn, "source_state", cols, unique, f"on conflict (source) do update set {sets}")
 
 
 def start_run(conn: duckdb.DuckDBPyConnection, run_id: str, flow: str) -> None:
@@ -88,6 +89,10 @@ def finish_run(conn: duckdb.DuckDBPyConnection, run_id: str, status: str, stats:
     )
 
 
+FETCH_COLS = ("fetch_id", "run_id", "source", "purpose", "url", "final_url", "status_code", "bytes", "content_type",
+              "attempts", "started_at", "elapsed_ms", "error_kind", "error")
+
+
 def record_fetches(conn: duckdb.DuckDBPyConnection, run_id: str, results: Iterable[FetchResult]) -> int:
     rows = [
         (
@@ -97,15 +102,10 @@ def record_fetches(conn: duckdb.DuckDBPyConnection, run_id: str, results: Iterab
         )
         for r in results
     ]
-    if rows:
-        with transaction(conn):
-            # fetch_id is minted per request: re-recording the same result (a retried task) is a no-op
-            conn.executemany(
-                "insert into fetches (fetch_id, run_id, source, purpose, url, final_url, status_code, bytes, "
-                "content_type, attempts, started_at, elapsed_ms, error_kind, error) "
-                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (fetch_id) do nothing",
-                rows,
-            )
+    rows = list({r[0]: r for r in rows}.values())
+    with transaction(conn):
+        # fetch_id is minted per request: re-recording the same result (a retried task) is a no-op
+        bulk_insert(conn, "fetches", FETCH_COLS, rows, "on conflict (fetch_id) do nothing")
     return len(rows)
 
 
@@ -159,12 +159,8 @@ def upsert_articles(conn: duckdb.DuckDBPyConnection, articles: Sequence[Article]
         )
         fresh = [a for a in unique.values() if a.article_id not in existing]
         changed = [a for a in unique.values() if a.article_id in existing and existing[a.article_id] != a.content_hash]
-        if fresh:
-            conn.executemany(
-                f"insert into articles ({', '.join(ARTICLE_COLS)}) values ({', '.join('?' * len(ARTICLE_COLS))}) "
-                "on conflict (article_id) do nothing",
-                [_article_row(a, run_id) for a in fresh],
-            )
+        bulk_insert(conn, "articles", ARTICLE_COLS, [_article_row(a, run_id) for a in fresh],
+                    "on conflict (article_id) do nothing")
         for a in changed:
             conn.execute(
                 "update articles set title = ?, text = ?, content_hash = ?, extraction_method = ?, "
@@ -175,10 +171,8 @@ def upsert_articles(conn: duckdb.DuckDBPyConnection, articles: Sequence[Article]
         for a in unique.values():
             for u in (a.url, *a.aliases):
                 url_rows.setdefault(url_id(u), (url_id(u), u, a.article_id))
-        conn.executemany(
-            "insert into article_urls (url_id, url, article_id) values (?, ?, ?) on conflict (url_id) do nothing",
-            list(url_rows.values()),
-        )
+        bulk_insert(conn, "article_urls", ("url_id", "url", "article_id"), list(url_rows.values()),
+                    "on conflict (url_id) do nothing")
     return len(fresh), len(changed)
 
 

@@ -10,17 +10,16 @@ from datetime import UTC, datetime
 import duckdb
 
 from newswatch.models import TopicMatch
-from newswatch.store.db import transaction
+from newswatch.store.db import bulk_insert, transaction
 
 RESCORE_BATCH = 500  # articles read per query: bounded memory on a large archive
 
 # Idempotent: the key is (article_id, topic); re-scoring replaces the row, so running a batch twice
 # leaves the table as running it once (scored_at moves only when something changed: callers upsert
 # the changed rows, see `changed_rows`).
-_UPSERT_SQL = """
-insert into article_topics
-    (article_id, topic, score, is_match, terms, evidence, details, classifier_version, scored_at)
-values (?, ?, ?, ?, ?, ?, ?, ?, ?)
+_COLUMNS = ("article_id", "topic", "score", "is_match", "terms", "evidence", "details", "classifier_version",
+            "scored_at")
+_ON_CONFLICT = """
 on conflict (article_id, topic) do update set
     score = excluded.score,
     is_match = excluded.is_match,
@@ -56,7 +55,7 @@ def upsert_topic_matches(
     params = [_params(r, when) for r in latest.values()]
     if params:
         with transaction(conn):
-            conn.executemany(_UPSERT_SQL, params)
+            bulk_insert(conn, "article_topics", _COLUMNS, params, _ON_CONFLICT)
     return len(params)
 
 

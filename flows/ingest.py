@@ -28,12 +28,14 @@ from prefect.utilities.annotations import quote  # noqa: E402
 
 from newswatch import ingest, store  # noqa: E402
 from newswatch.config import AppConfig, load_config, resolve_db_path  # noqa: E402
-from newswatch.extract import ExtractorPool  # noqa: E402
 from newswatch.fetch import Fetcher, open_fetcher  # noqa: E402
 from newswatch.models import RunSummary, SourceRunStats  # noqa: E402
-from newswatch.pipeline import classify_and_store, compile_run_topics  # noqa: E402
+from newswatch.pipeline import PagePool, compile_run_topics, store_topic_matches  # noqa: E402
 from newswatch.report import render_run_markdown  # noqa: E402
 from newswatch.store import ingest as store_ingest  # noqa: E402
+
+
+BATCHES_IN_FLIGHT = 2
 
 
 @task(cache_policy=NO_CACHE)
@@ -49,17 +51,18 @@ def record_polls(conn, run_id: str, polls: list[ingest.SourcePoll]) -> None:
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
-async def fetch_extract_store(fetcher: Fetcher, pool: ExtractorPool, conn, cfg: AppConfig, run_id: str,
+async def fetch_extract_store(fetcher: Fetcher, pool: PagePool, conn, cfg: AppConfig, run_id: str,
                               requests: list, lang_hints: dict, topics) -> ingest.BatchResult:
-    """One batch: fetch + extract (overlapped), classify, and store it all in one transaction.
+    """One batch: fetch, extract and classify (overlapped, in worker processes), then store the
+    fetch log, articles and topic scores in one transaction.
 
-    Retrying is safe: articles are keyed by URL hash and fetch rows by their id.
+    Retrying is safe: articles are keyed by URL hash, scores by (article, topic), fetch rows by id.
     """
     batch = await ingest.fetch_and_extract(fetcher, pool, requests, cfg.settings, lang_hints)
     with store.transaction(conn):
         store_ingest.record_fetches(conn, run_id, batch.results)
         store_ingest.upsert_articles(conn, batch.articles, run_id)
-        classify_and_store(conn, topics, batch.articles)
+        store_topic_matches(conn, topics, batch.matches)
     return batch
 
 
@@ -109,12 +112,18 @@ async def ingest_flow(config_dir: str | None = None, db_path: str | None = None)
                 size = cfg.settings.batch_size
                 if selection.requests:
                     topics = compile_run_topics(cfg)
-                    with ExtractorPool(cfg.settings.extract_workers) as pool:
-                        for i in range(0, len(selection.requests), size):
-                            chunk = list(selection.requests[i : i + size])
-                            batches.append(await fetch_extract_store(
-                                quote(fetcher), quote(pool), quote(conn), quote(cfg), run_id, quote(chunk),
-                                quote(hints), quote(topics)))
+                    chunks = [list(selection.requests[i : i + size]) for i in range(0, len(selection.requests), size)]
+                    with PagePool(cfg.settings.extract_workers, cfg.topics if topics else None) as pool:
+                        # two batches in flight: while one is stored, the next keeps the workers busy
+                        lanes = asyncio.Semaphore(BATCHES_IN_FLIGHT)
+
+                        async def run_batch(chunk: list) -> ingest.BatchResult:
+                            async with lanes:
+                                return await fetch_extract_store(
+                                    quote(fetcher), quote(pool), quote(conn), quote(cfg), run_id, quote(chunk),
+                                    quote(hints), quote(topics))
+
+                        batches = list(await asyncio.gather(*(run_batch(c) for c in chunks)))
                 store_ingest.record_fetches(conn, run_id, fetcher.robots_results)
             summary = _summarise(run_id, started, polls, selection, batches)
             store_ingest.finish_run(conn, run_id, "completed", {"new": summary.new, "sources": len(polls),

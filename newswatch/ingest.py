@@ -14,9 +14,10 @@ from datetime import datetime, timedelta, timezone
 
 from newswatch.config import SourceConfig
 from newswatch.config.settings import Settings
-from newswatch.extract import ExtractFailure, ExtractJob, ExtractorPool, extract_article
+from newswatch.extract import ExtractFailure, ExtractJob
 from newswatch.fetch import Fetcher
-from newswatch.models import Article, FeedEntry, FetchRequest, FetchResult, ParsedSource
+from newswatch.models import Article, FeedEntry, FetchRequest, FetchResult, ParsedSource, TopicMatch
+from newswatch.pipeline import PagePool, PageResult, process_page
 from newswatch.sources import discover_links, parse_feed, parse_sitemap
 from newswatch.store.ingest import SourceState, known_url_ids, permanently_failed
 from newswatch.urls import InvalidURL, canonicalize_url, host_of, url_id
@@ -47,6 +48,7 @@ class BatchResult:
     articles: tuple[Article, ...]
     results: tuple[FetchResult, ...]
     failures: tuple[tuple[str, str, str], ...]  # (source, url, reason)
+    matches: tuple[tuple[str, tuple[TopicMatch, ...]], ...] = ()  # (article_id, one match per topic)
 
 
 def due_sources(sources: Sequence[SourceConfig], states: dict[str, SourceState], settings: Settings,
@@ -185,28 +187,33 @@ def select_new(conn, polls: Sequence[SourcePoll], settings: Settings) -> Selecti
     return Selection(requests, seen, tuple(skipped))
 
 
-async def fetch_and_extract(fetcher: Fetcher, pool: ExtractorPool | None, requests: Sequence[FetchRequest],
-                            settings: Settings, lang_hints: dict[str, str | None] | None = None) -> BatchResult:
-    """Fetch pages concurrently; each page goes to the extraction pool as soon as it arrives."""
+async def fetch_and_extract(fetcher: Fetcher, pool: PagePool | None, requests: Sequence[FetchRequest],
+                            settings: Settings, lang_hints: dict[str, str | None] | None = None,
+                            topics=None) -> BatchResult:
+    """Fetch pages concurrently; each page goes to the worker pool (extract + classify) as soon as
+    it arrives, so downloading and CPU work overlap. Without a pool, pages are processed inline
+    with `topics`."""
     lang_hints = lang_hints or {}
 
-    async def one(req: FetchRequest) -> tuple[FetchResult, Article | ExtractFailure | None]:
+    async def one(req: FetchRequest) -> tuple[FetchResult, PageResult | None]:
         res = await fetcher.fetch(req)
         if not res.ok:
             return res, None
         job = ExtractJob(res.body, res.final_url, req.source, res.charset, req.entry,
                          lang_hints.get(req.source), settings.min_text_chars, requested_url=req.url)
-        out = await asyncio.wrap_future(pool.submit(job)) if pool else extract_article(job)
+        out = await asyncio.wrap_future(pool.submit(job)) if pool else process_page(job, topics)
         return res, out
 
     pairs = await asyncio.gather(*(one(r) for r in requests))
-    articles, results, failures = [], [], []
+    articles, results, failures, matches = [], [], [], []
     for res, out in pairs:
-        if isinstance(out, ExtractFailure):
-            res = replace(res, error_kind="extract", error=f"extraction failed: {out.reason}")
-        elif isinstance(out, Article):
-            articles.append(out)
+        if out is not None and isinstance(out.outcome, ExtractFailure):
+            res = replace(res, error_kind="extract", error=f"extraction failed: {out.outcome.reason}")
+        elif out is not None:
+            articles.append(out.outcome)
+            if out.matches:
+                matches.append((out.outcome.article_id, out.matches))
         if res.error:
             failures.append((res.request.source, res.request.url, res.error))
         results.append(res)
-    return BatchResult(tuple(articles), tuple(results), tuple(failures))
+    return BatchResult(tuple(articles), tuple(results), tuple(failures), tuple(matches))

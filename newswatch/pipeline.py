@@ -1,14 +1,28 @@
-"""Steps that join stages inside one ingest batch (still plain functions, no Prefect)."""
+"""Where stages meet inside an ingest batch: each page is extracted and classified in a worker
+process, and the batch's articles and topic scores are stored together (plain functions, no Prefect).
+"""
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 
-from newswatch.classify import compile_topics
-from newswatch.classify.rescore import score_stored_articles
+from newswatch.classify import classify_article, compile_topics, topic_version
 from newswatch.classify.scoring import CompiledTopics
 from newswatch.config import AppConfig
-from newswatch.models import Article
+from newswatch.extract import ExtractFailure, ExtractJob, extract_article, warm_up
+from newswatch.models import Article, TopicMatch
+from newswatch.store.topics import TopicRow, upsert_topic_matches
+
+_WORKER_TOPICS: CompiledTopics | None = None  # compiled once per worker process
+
+
+@dataclass(frozen=True, slots=True)
+class PageResult:
+    outcome: Article | ExtractFailure
+    matches: tuple[TopicMatch, ...] = ()
 
 
 def compile_run_topics(cfg: AppConfig) -> CompiledTopics | None:
@@ -17,11 +31,54 @@ def compile_run_topics(cfg: AppConfig) -> CompiledTopics | None:
     return topics if topics.topics else None
 
 
-def classify_and_store(conn, compiled: CompiledTopics | None, articles: Sequence[Article]) -> int:
-    """Score a batch's stored articles against every topic; returns the score rows written.
+def process_page(job: ExtractJob, topics: CompiledTopics | None = None) -> PageResult:
+    """Extract one page, then score it against every topic (in the same process: the page's
+    text never travels back and forth between processes before it is classified)."""
+    outcome = extract_article(job)
+    topics = topics if topics is not None else _WORKER_TOPICS
+    if isinstance(outcome, Article) and topics is not None:
+        return PageResult(outcome, classify_article(topics, outcome.title, outcome.text, outcome.lang))
+    return PageResult(outcome)
 
-    Runs inside the batch's transaction, so articles and their scores commit together.
+
+def _init_worker(topics_file) -> None:
+    global _WORKER_TOPICS
+    warm_up()
+    if topics_file is not None:
+        compiled = compile_topics(topics_file)
+        _WORKER_TOPICS = compiled if compiled.topics else None
+
+
+class PagePool:
+    """Worker processes that extract and classify pages on every core.
+
+    `spawn`, not fork: forking a process that runs Prefect's threads can deadlock; each worker
+    imports trafilatura and compiles the topics once.
     """
-    if compiled is None or not articles:
+
+    def __init__(self, workers: int = 2, topics_file=None):
+        ctx = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                         initargs=(topics_file,))
+
+    def submit(self, job: ExtractJob) -> Future:
+        return self._pool.submit(process_page, job)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> PagePool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def store_topic_matches(conn, compiled: CompiledTopics | None,
+                        matches: Sequence[tuple[str, tuple[TopicMatch, ...]]]) -> int:
+    """Store the batch's scores with each topic's version; runs inside the batch's transaction."""
+    if compiled is None or not matches:
         return 0
-    return score_stored_articles(conn, compiled, article_ids=[a.article_id for a in articles]).changed
+    versions = {t.spec.name: topic_version(compiled, t.spec.name) for t in compiled.topics}
+    rows = [TopicRow(aid, m, versions[m.topic]) for aid, ms in matches for m in ms if m.topic in versions]
+    return upsert_topic_matches(conn, rows)

@@ -19,7 +19,7 @@ from typing import Any
 
 from newswatch.classify.exemplars import FetchText, centroid, cosine, read_exemplars, text_vector
 from newswatch.classify.matching import CompiledTerm, Hit, Matcher, compile_term
-from newswatch.classify.text import Sentence, build_sentences, detect_script
+from newswatch.classify.text import Sentence, build_sentences, detect_script, fold, lower_same_length
 from newswatch.config.topics import RuleSpec, TopicSpec, TopicsFile
 from newswatch.models import TopicMatch
 
@@ -78,11 +78,23 @@ def topic_version(compiled: CompiledTopics, topic: str) -> str:
 
 
 def classify_article(
-    compiled: CompiledTopics, title: str | None, text: str, lang: str | None = None
+    compiled: CompiledTopics, title: str | None, text: str, lang: str | None = None, prefilter: bool = True
 ) -> tuple[TopicMatch, ...]:
-    """One TopicMatch per configured topic, in config order."""
-    sentences = build_sentences(title, text or "")
+    """One TopicMatch per configured topic, in config order.
+
+    `prefilter`: one pass of the matcher over the whole text first. A topic can only score above
+    zero through an anchor, and an anchor needs every group of one of its rules in the text; a
+    topic none of whose rules has all its groups anywhere scores 0 without the sentence-by-sentence
+    analysis (most articles in a news stream name no Japan at all). Same scores, terms and
+    evidence as the full path (tests/test_classify_prefilter.py checks it); only `details` is shorter.
+    """
     script = detect_script(f"{title or ''}\n{text or ''}", lang)
+    if prefilter:
+        present_anywhere = _groups_anywhere(compiled, title, text, script)
+        live = {t.spec.name for t in compiled.topics if _could_anchor(t.spec, present_anywhere)}
+        if not live:
+            return tuple(_no_anchor(t.spec, present_anywhere) for t in compiled.topics)
+    sentences = build_sentences(title, text or "")
     hits = [compiled.matcher.find(s, script) for s in sentences]
     present = [{h.group for h in hs} for hs in hits]
     doc_vector: list[dict[str, float]] = []  # computed at most once, only if a topic has exemplars
@@ -94,7 +106,28 @@ def classify_article(
 
     return tuple(
         _score_topic(t, sentences, hits, present, compiled.place_groups, script, similarity)
+        if not prefilter or t.spec.name in live else _no_anchor(t.spec, present_anywhere)
         for t in compiled.topics
+    )
+
+
+def _groups_anywhere(compiled: CompiledTopics, title: str | None, text: str, script: str | None) -> set[str]:
+    """Groups matched anywhere in title + text: a superset of the per-sentence matches."""
+    whole = f"{title or ''}\n{text or ''}"
+    folded = fold(whole)
+    return {h.group for h in compiled.matcher.find(Sentence(0, whole, folded, lower_same_length(folded), -1), script)}
+
+
+def _could_anchor(spec: TopicSpec, present: set[str]) -> bool:
+    return any(set(rule.together) | set(rule.with_) <= present for rule in spec.rules)
+
+
+def _no_anchor(spec: TopicSpec, present: set[str]) -> TopicMatch:
+    missing = sorted({g for rule in spec.rules for g in (*rule.together, *rule.with_)} - present)
+    return TopicMatch(
+        topic=spec.name, score=0.0, matched=0.0 >= spec.threshold, terms=(), evidence=(),
+        details={"prefilter": "no rule has all its groups in the text", "missing_groups": missing,
+                 "threshold": spec.threshold},
     )
 
 

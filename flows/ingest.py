@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from prefect.utilities.annotations import quote  # noqa: E402
 from newswatch import ingest, store  # noqa: E402
 from newswatch.config import AppConfig, load_config, resolve_db_path  # noqa: E402
 from newswatch.fetch import Fetcher, open_fetcher  # noqa: E402
-from newswatch.models import RunSummary, SourceRunStats  # noqa: E402
+from newswatch.models import FetchRequest, RunSummary  # noqa: E402
 from newswatch.pipeline import PagePool, compile_run_topics, store_topic_matches  # noqa: E402
 from newswatch.report import render_run_markdown  # noqa: E402
 from newswatch.store import ingest as store_ingest  # noqa: E402
@@ -66,26 +67,6 @@ async def fetch_extract_store(fetcher: Fetcher, pool: PagePool, conn, cfg: AppCo
     return batch
 
 
-def _summarise(run_id: str, started: datetime, polls, selection, batches) -> RunSummary:
-    new: dict[str, int] = {}
-    failed: dict[str, int] = {}
-    failures = [(p.source.name, p.source.url_str, p.error) for p in polls if p.error]
-    failures += [(s, u, r) for s, u, r in selection.skipped]
-    for b in batches:
-        for a in b.articles:
-            new[a.source] = new.get(a.source, 0) + 1
-        for s, u, r in b.failures:
-            failed[s] = failed.get(s, 0) + 1
-            failures.append((s, u, r))
-    stats = tuple(
-        SourceRunStats(p.source.name, new=new.get(p.source.name, 0), seen=selection.seen.get(p.source.name, 0),
-                       failed=failed.get(p.source.name, 0) + (1 if p.error else 0), entries=len(p.entries),
-                       not_modified=p.not_modified, error=p.error)
-        for p in polls
-    )
-    return RunSummary(run_id, started, datetime.now(timezone.utc), stats, tuple(failures))
-
-
 @flow(name="ingest", log_prints=False)
 async def ingest_flow(config_dir: str | None = None, db_path: str | None = None) -> RunSummary:
     """Poll every due source once, store new articles with their topic scores, publish a report."""
@@ -93,41 +74,10 @@ async def ingest_flow(config_dir: str | None = None, db_path: str | None = None)
     cfg = load_config(config_dir)
     db = resolve_db_path(db_path, cfg.settings)
     run_id = flow_run.get_id() or uuid.uuid4().hex
-    started = datetime.now(timezone.utc)
     with store.writer_lock(db, cfg.settings.lock_wait_s, on_wait=logger.warning):
         conn = store.connect(db)
         try:
-            store_ingest.start_run(conn, run_id, "ingest")
-            store_ingest.sync_sources(conn, cfg.sources.sources)
-            states = store_ingest.load_source_states(conn)
-            batches: list[ingest.BatchResult] = []
-            async with open_fetcher(cfg.settings) as fetcher:
-                # quote(): Prefect would otherwise walk every object inside these arguments (feed
-                # bodies, config, states) looking for futures: most of a no-change tick's time
-                polls = await poll_sources(quote(fetcher), quote(cfg), quote(states), started)
-                selection = ingest.select_new(conn, polls, cfg.settings)
-                record_polls(conn, run_id, polls)
-                logger.info("%d sources polled, %d new article URLs", len(polls), len(selection.requests))
-                hints = {s.name: s.lang for s in cfg.sources.sources}
-                size = cfg.settings.batch_size
-                if selection.requests:
-                    topics = compile_run_topics(cfg)
-                    chunks = [list(selection.requests[i : i + size]) for i in range(0, len(selection.requests), size)]
-                    with PagePool(cfg.settings.extract_workers, cfg.topics if topics else None) as pool:
-                        # two batches in flight: while one is stored, the next keeps the workers busy
-                        lanes = asyncio.Semaphore(BATCHES_IN_FLIGHT)
-
-                        async def run_batch(chunk: list) -> ingest.BatchResult:
-                            async with lanes:
-                                return await fetch_extract_store(
-                                    quote(fetcher), quote(pool), quote(conn), quote(cfg), run_id, quote(chunk),
-                                    quote(hints), quote(topics))
-
-                        batches = list(await asyncio.gather(*(run_batch(c) for c in chunks)))
-                store_ingest.record_fetches(conn, run_id, fetcher.robots_results)
-            summary = _summarise(run_id, started, polls, selection, batches)
-            store_ingest.finish_run(conn, run_id, "completed", {"new": summary.new, "sources": len(polls),
-                                                                  "failures": len(summary.failures)})
+            summary = await _run(conn, cfg, run_id)
         except BaseException as exc:
             store_ingest.finish_run(conn, run_id, "failed", {}, f"{type(exc).__name__}: {exc}")
             raise
@@ -137,6 +87,47 @@ async def ingest_flow(config_dir: str | None = None, db_path: str | None = None)
                                    description=f"newswatch ingest: {summary.new} new articles")
     logger.info("ingest done: %d new articles, %d failures", summary.new, len(summary.failures))
     return summary
+
+
+async def _run(conn, cfg: AppConfig, run_id: str) -> RunSummary:
+    started = datetime.now(timezone.utc)
+    store_ingest.start_run(conn, run_id, "ingest")
+    store_ingest.sync_sources(conn, cfg.sources.sources)
+    states = store_ingest.load_source_states(conn)
+    async with open_fetcher(cfg.settings) as fetcher:
+        # quote(): Prefect would otherwise walk every object inside these arguments (feed bodies,
+        # config, states) looking for futures: that was most of a no-change tick's time
+        polls = await poll_sources(quote(fetcher), quote(cfg), quote(states), started)
+        selection = ingest.select_new(conn, polls, cfg.settings)
+        record_polls(conn, run_id, polls)
+        get_run_logger().info("%d sources polled, %d new article URLs", len(polls), len(selection.requests))
+        batches = await _ingest_articles(fetcher, conn, cfg, run_id, selection.requests)
+        store_ingest.record_fetches(conn, run_id, fetcher.robots_results)
+    summary = ingest.summarise_run(run_id, started, polls, selection, batches)
+    store_ingest.finish_run(conn, run_id, "completed",
+                            {"new": summary.new, "sources": len(polls), "failures": len(summary.failures)})
+    return summary
+
+
+async def _ingest_articles(fetcher: Fetcher, conn, cfg: AppConfig, run_id: str,
+                           requests: Sequence[FetchRequest]) -> list[ingest.BatchResult]:
+    """All new articles in batch tasks, BATCHES_IN_FLIGHT at a time: while one batch is stored,
+    the next one's pages keep the worker processes busy."""
+    if not requests:
+        return []
+    topics = compile_run_topics(cfg)
+    hints = {s.name: s.lang for s in cfg.sources.sources}
+    size = cfg.settings.batch_size
+    lanes = asyncio.Semaphore(BATCHES_IN_FLIGHT)
+    with PagePool(cfg.settings.extract_workers, cfg.topics if topics else None) as pool:
+
+        async def run_batch(chunk: list[FetchRequest]) -> ingest.BatchResult:
+            async with lanes:
+                return await fetch_extract_store(quote(fetcher), quote(pool), quote(conn), quote(cfg), run_id,
+                                                 quote(chunk), quote(hints), quote(topics))
+
+        return list(await asyncio.gather(*(run_batch(list(requests[i : i + size]))
+                                           for i in range(0, len(requests), size))))
 
 
 def main(argv: list[str] | None = None) -> RunSummary:

@@ -16,7 +16,9 @@ from newswatch.config import SourceConfig
 from newswatch.config.settings import Settings
 from newswatch.extract import ExtractFailure, ExtractJob
 from newswatch.fetch import Fetcher
-from newswatch.models import Article, FeedEntry, FetchRequest, FetchResult, ParsedSource, TopicMatch
+from newswatch.models import (
+    Article, FeedEntry, FetchRequest, FetchResult, ParsedSource, RunSummary, SourceRunStats, TopicMatch,
+)
 from newswatch.pipeline import PagePool, PageResult, process_page
 from newswatch.sources import discover_links, parse_feed, parse_sitemap
 from newswatch.store.ingest import SourceState, known_url_ids, permanently_failed
@@ -217,3 +219,25 @@ async def fetch_and_extract(fetcher: Fetcher, pool: PagePool | None, requests: S
             failures.append((res.request.source, res.request.url, res.error))
         results.append(res)
     return BatchResult(tuple(articles), tuple(results), tuple(failures), tuple(matches))
+
+
+def summarise_run(run_id: str, started: datetime, polls: Sequence[SourcePoll], selection: Selection,
+                  batches: Sequence[BatchResult]) -> RunSummary:
+    """Counts per source (entries, new, seen, failed) and every failure with its reason."""
+    new: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    failures = [(p.source.name, p.source.url_str, p.error) for p in polls if p.error]
+    failures += [(s, u, r) for s, u, r in selection.skipped]
+    for b in batches:
+        for a in b.articles:
+            new[a.source] = new.get(a.source, 0) + 1
+        for s, u, r in b.failures:
+            failed[s] = failed.get(s, 0) + 1
+            failures.append((s, u, r))
+    stats = tuple(
+        SourceRunStats(p.source.name, new=new.get(p.source.name, 0), seen=selection.seen.get(p.source.name, 0),
+                       failed=failed.get(p.source.name, 0) + (1 if p.error else 0), entries=len(p.entries),
+                       not_modified=p.not_modified, error=p.error)
+        for p in polls
+    )
+    return RunSummary(run_id, started, datetime.now(timezone.utc), stats, tuple(failures))

@@ -33,6 +33,7 @@ from newswatch.fetch import Fetcher, open_fetcher  # noqa: E402
 from newswatch.models import FetchRequest, RunSummary  # noqa: E402
 from newswatch.pipeline import PagePool, compile_run_topics, store_topic_matches  # noqa: E402
 from newswatch.report import render_run_markdown  # noqa: E402
+from newswatch.status import refresh_after_ingest  # noqa: E402
 from newswatch.store import ingest as store_ingest  # noqa: E402
 
 
@@ -103,6 +104,7 @@ async def _run(conn, cfg: AppConfig, run_id: str) -> RunSummary:
         get_run_logger().info("%d sources polled, %d new article URLs", len(polls), len(selection.requests))
         batches = await _ingest_articles(fetcher, conn, cfg, run_id, selection.requests)
         store_ingest.record_fetches(conn, run_id, fetcher.robots_results)
+    refresh_after_ingest(conn, cfg)  # subscribers table for the status views; search index if articles changed
     summary = ingest.summarise_run(run_id, started, polls, selection, batches)
     store_ingest.finish_run(conn, run_id, "completed",
                             {"new": summary.new, "sources": len(polls), "failures": len(summary.failures)})

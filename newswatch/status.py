@@ -80,15 +80,16 @@ def subscriber_rows(alerts: AlertsFile) -> list[store.SubscriberRow]:
 
 def refresh_after_ingest(conn: duckdb.DuckDBPyConnection, config: AppConfig) -> bool:
     """What a run does after writing: save the subscribers for the SQL views and rebuild the
-    full-text index if articles changed. Call it on the run's writable connection, inside its
+    full-text index if articles changed and the index is older than `search_reindex_minutes`
+    (`newswatch search` rebuilds a stale index itself). Call it on the run's writable connection, inside its
     writer lock. Returns True when the index was rebuilt."""
     store.save_subscribers(conn, subscriber_rows(config.alerts))
-    return fts.rebuild_if_stale(conn)
+    return fts.rebuild_if_stale(conn, min_age_s=config.settings.search_reindex_minutes * 60)
 
 
 def collect_status(conn: duckdb.DuckDBPyConnection, config: AppConfig | None, n_runs: int = 5) -> StatusReport:
     notes = []
-    if config is not None and store.saved_subscribers(conn) != subscriber_rows(config.alerts):
+    if config is not None and set(store.saved_subscribers(conn)) != set(subscriber_rows(config.alerts)):
         notes.append("alerts.yaml changed since the last run: pending counts follow the last run's subscribers")
     index = fts.index_state(conn)
     if index.is_stale:

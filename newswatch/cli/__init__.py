@@ -10,7 +10,7 @@ import importlib
 
 from newswatch.cli.app import app
 
-_COMMAND_MODULES = ("ingest", "query", "classify", "digest")
+_COMMAND_MODULES = ("ingest", "query", "classify", "digest", "ops")
 
 for _name in _COMMAND_MODULES:
     try:

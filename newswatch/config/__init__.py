@@ -13,7 +13,7 @@ from pathlib import Path
 
 from newswatch.config.alerts import AlertsFile
 from newswatch.config.errors import ConfigError, load_yaml_model
-from newswatch.config.settings import Settings
+from newswatch.config.settings import LakeTarget, Settings
 from newswatch.config.sources import SourceConfig, SourcesFile
 from newswatch.config.topics import TopicsFile
 
@@ -23,6 +23,7 @@ DEFAULT_DB_PATH = "data/newswatch.duckdb"
 __all__ = [
     "AppConfig",
     "ConfigError",
+    "LakeTarget",
     "SourceConfig",
     "Settings",
     "load_config",
@@ -44,12 +45,18 @@ def resolve_config_dir(value: str | Path | None = None) -> Path:
     return Path(value or os.environ.get("NEWSWATCH_CONFIG_DIR") or DEFAULT_CONFIG_DIR)
 
 
-def resolve_db_path(value: str | Path | None = None, settings: Settings | None = None) -> Path:
-    """--db beats NEWSWATCH_DB beats settings.yaml's db_path beats the default."""
+def resolve_db_path(value: str | Path | None = None, settings: Settings | None = None) -> Path | LakeTarget:
+    """--db beats NEWSWATCH_DB beats settings.yaml's storage/db_path beats the default.
+
+    With `storage: ducklake` (and no --db or NEWSWATCH_DB naming a file) the answer is the lake;
+    `store.connect` and `store.writer_lock` take either.
+    """
     if value:
         return Path(value)
     if os.environ.get("NEWSWATCH_DB"):
         return Path(os.environ["NEWSWATCH_DB"])
+    if settings is not None and settings.storage == "ducklake":
+        return LakeTarget(settings.lake_catalog or "", settings.lake_data_path or "")
     if settings is not None and settings.db_path:
         return Path(settings.db_path)
     return Path(DEFAULT_DB_PATH)

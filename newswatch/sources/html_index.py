@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import islice
 from urllib.parse import urldefrag, urlsplit
 
 import lxml.etree
@@ -33,6 +34,9 @@ _LONG_ID = re.compile(r"\d{5,}")  # CMS article ids: 7242564, 3088438
 _MIN_SLUG_WORDS = 4
 _WORDS = re.compile(r"[^\W_]+")
 _EXTENSION = re.compile(r"\.(?:s?html?|php|aspx?|jsp|cms)$", re.IGNORECASE)
+# A front page has 100-1,000 links; each costs ~50 us to judge, so a 10 MB page of 150,000 links
+# took 7.8 s (measured). Only the first 5,000 <a> elements are looked at.
+MAX_INDEX_ANCHORS = 5_000
 
 
 def discover_links(
@@ -55,7 +59,7 @@ def discover_links(
     base = absolute_url(page.xpath("string(//base/@href)"), url) or url
     page_url = urldefrag(url).url
     titles: dict[str, str | None] = {}
-    for anchor in page.iter("a"):
+    for anchor in islice(page.iter("a"), MAX_INDEX_ANCHORS):
         link = absolute_url(anchor.get("href"), base, drop_fragment=True)
         if link is None or link == page_url or not _wanted(link, url, pattern):
             continue

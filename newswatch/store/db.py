@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+
+from newswatch.config.settings import LakeTarget
 
 
 def _mark_pandas_absent() -> None:
@@ -37,7 +40,14 @@ class MigrationError(RuntimeError):
     pass
 
 
-def connect(path: str | Path, read_only: bool = False, apply_migrations: bool = True) -> duckdb.DuckDBPyConnection:
+LAKE_SETUP_ATTEMPTS = 10  # workers starting together race to migrate the lake; the losers re-check
+
+
+def connect(path: str | Path | LakeTarget, read_only: bool = False,
+            apply_migrations: bool = True) -> duckdb.DuckDBPyConnection:
+    """The store: a DuckDB file, or (given a LakeTarget, from `storage: ducklake`) the lake."""
+    if isinstance(path, LakeTarget):
+        return _connect_lake(path, read_only, apply_migrations)
     path = Path(path)
     if read_only and not path.exists():
         raise FileNotFoundError(f"{path}: no database yet (fix: run `newswatch ingest` first, or pass --db)")
@@ -59,12 +69,40 @@ def connect(path: str | Path, read_only: bool = False, apply_migrations: bool = 
     return conn
 
 
+def _connect_lake(target: LakeTarget, read_only: bool, apply_migrations: bool):
+    from newswatch.store import lake
+
+    conn = lake.open_lake(target, read_only)
+    if read_only or not apply_migrations:
+        return conn
+    for attempt in range(LAKE_SETUP_ATTEMPTS):
+        try:
+            lake.ensure_token(conn)
+            migrate(conn)
+            create_views(conn)
+            return conn
+        except (duckdb.TransactionException, duckdb.CatalogException):
+            if attempt == LAKE_SETUP_ATTEMPTS - 1:
+                conn.close()
+                raise
+            time.sleep(0.2 * (attempt + 1))  # another worker migrated meanwhile: look again
+    return conn
+
+
 _DEPTH: dict[int, int] = {}  # open transaction() blocks per connection
 
 
 @contextmanager
-def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One transaction; nested uses join the outer one, so a batch of writes commits as a whole."""
+def transaction(conn: duckdb.DuckDBPyConnection, replay: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction; nested uses join the outer one, so a batch of writes commits as a whole.
+
+    On a lake connection a commit that conflicts with another writer is replayed (see lake.py);
+    replay=False raises instead, for writes that are only right given what the block read.
+    """
+    if getattr(conn, "dialect", None) == "ducklake":
+        with conn.transaction(replay) as lake_conn:  # type: ignore[attr-defined]
+            yield lake_conn
+        return
     key = id(conn)
     depth = _DEPTH.get(key, 0)
     _DEPTH[key] = depth + 1
@@ -102,11 +140,12 @@ def migrate(conn: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> list[st
     Forward-only: an already-applied file whose text changed is refused, because the database
     would no longer match what the file says. Returns the names applied now.
     """
-    conn.execute(
+    ddl = _ddl_for(conn)
+    conn.execute(ddl(
         "create table if not exists schema_migrations ("
         " version integer primary key, name varchar not null,"
         " checksum varchar not null, applied_at timestamptz not null default now())"
-    )
+    ))
     applied = {v: (n, c) for v, n, c in conn.execute("select version, name, checksum from schema_migrations").fetchall()}
     done = []
     for version, name, sql in _migrations(sql_dir):
@@ -118,14 +157,23 @@ def migrate(conn: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> list[st
                     "(fix: restore it and put the change in a new numbered migration)"
                 )
             continue
-        with transaction(conn):
-            conn.execute(sql)
+        with transaction(conn, replay=False):  # lake: a conflict means another worker migrated
+            conn.execute(ddl(sql))
             conn.execute(
                 "insert into schema_migrations (version, name, checksum) values (?, ?, ?)",
                 [version, name, checksum],
             )
         done.append(name)
     return done
+
+
+def _ddl_for(conn):
+    """Migrations run as written on a file; on a lake, without keys and indexes (lake.translate_ddl)."""
+    if getattr(conn, "dialect", None) == "ducklake":
+        from newswatch.store.lake import translate_ddl
+
+        return translate_ddl
+    return lambda sql: sql
 
 
 def create_views(conn: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> bool:
@@ -140,7 +188,7 @@ def create_views(conn: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> bo
     conn.execute("create table if not exists schema_views (checksum varchar not null, applied_at timestamptz not null)")
     if conn.execute("select 1 from schema_views where checksum = ?", [checksum]).fetchone():
         return False
-    with transaction(conn):
+    with transaction(conn, replay=False):
         for text in texts:
             conn.execute(text)
         conn.execute("delete from schema_views")
@@ -149,15 +197,18 @@ def create_views(conn: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> bo
 
 
 @contextmanager
-def writer_lock(db_path: str | Path, wait_s: float = 0.0, on_wait=None) -> Iterator[None]:
+def writer_lock(db_path: str | Path | LakeTarget, wait_s: float = 0.0, on_wait=None) -> Iterator[None]:
     """Hold `<db>.lock` for a whole run, so two runs never write at once.
 
     DuckDB itself refuses a second writer process with an error mid-run; taking this lock first
     turns that into a clear wait (up to wait_s) or a clear refusal before anything is done.
+    A lake takes no lock: its writers run at once, on any machine (lake.py keeps them correct).
     """
     import fcntl
-    import time
 
+    if isinstance(db_path, LakeTarget):
+        yield
+        return
     path = Path(str(db_path) + ".lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as fh:
@@ -194,6 +245,13 @@ def bulk_insert(conn: duckdb.DuckDBPyConnection, table: str, columns: Sequence[s
     if not rows:
         return 0
     cols = list(zip(*rows, strict=True))
+    if getattr(conn, "dialect", None) == "ducklake":  # no keys, so no `on conflict`: same effect, two statements
+        from newswatch.store.lake import upsert_statements
+
+        with transaction(conn):
+            for statement in upsert_statements(table, columns, on_conflict):
+                conn.execute(statement, [list(c) for c in cols])
+        return len(rows)
     select = ", ".join(f"unnest(${i + 1}) as c{i}" for i in range(len(columns)))
     conn.execute(f"insert into {table} ({', '.join(columns)}) select {select} {on_conflict}", [list(c) for c in cols])
     return len(rows)

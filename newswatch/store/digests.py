@@ -123,7 +123,9 @@ def claim(conn: duckdb.DuckDBPyConnection, record: DigestRecord, digest: Digest)
     rows = _item_rows(record, digest)
     ids = [r[2] for r in rows]
     try:
-        with transaction(conn):
+        # replay=False: on a lake a conflicting commit is not replayed (the `taken` check would be
+        # stale); it fails, and the caller selects again, as with the file's primary key
+        with transaction(conn, replay=False):
             taken = conn.execute(
                 "select count(*) from sent_items where subscriber = ? and list_contains(?, article_id)",
                 [record.subscriber, ids],

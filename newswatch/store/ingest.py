@@ -15,6 +15,7 @@ import duckdb
 
 from newswatch.models import Article, FetchResult
 from newswatch.store.db import bulk_insert, transaction
+from newswatch.store.lake import is_lake
 from newswatch.urls import url_id
 
 # An article URL that failed like this recently is not fetched again: the answer won't change.
@@ -43,6 +44,8 @@ def sync_sources(conn: duckdb.DuckDBPyConnection, sources: Sequence) -> None:
     stored = set(conn.execute("select source, kind, url, lang, is_enabled, config::varchar from sources").fetchall())
     names = {r[0] for r in rows}
     gone = [name for name, *_rest in stored if name not in names]
+    if is_lake(conn):
+        gone = []  # a lake is shared by shards: a source missing here is another shard's, not removed
     rows = [r for r in rows if r not in stored]  # unchanged sources are not rewritten every run
     if not rows and not gone:
         return
@@ -74,6 +77,11 @@ def save_source_states(conn: duckdb.DuckDBPyConnection, states: Iterable[SourceS
 
 
 def start_run(conn: duckdb.DuckDBPyConnection, run_id: str, flow: str) -> None:
+    if is_lake(conn):  # no keys in a lake: the same upsert through bulk_insert's lake statements
+        bulk_insert(conn, "runs", ("run_id", "flow", "started_at", "status"),
+                    [(run_id, flow, datetime.now(timezone.utc), "running")],
+                    "on conflict (run_id) do update set status = 'running', finished_at = null")
+        return
     # on conflict: a retried flow run re-uses its id instead of failing or duplicating
     conn.execute(
         "insert into runs (run_id, flow, started_at, status) values (?, ?, now(), 'running') "

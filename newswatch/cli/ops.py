@@ -1,0 +1,230 @@
+"""`newswatch serve`, `status`, `search` and `sources check`: running and watching the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail
+from newswatch.config import AppConfig, ConfigError, load_config, resolve_db_path
+from newswatch.store import DatabaseBusyError, connect, writer_lock
+
+sources_app = typer.Typer(
+    help="Look at the configured sources.\n\nExample: newswatch sources check --config-dir config",
+    no_args_is_help=True,
+)
+app.add_typer(sources_app, name="sources")
+
+
+def _config(config_dir: Path | None, required: bool = True) -> AppConfig | None:
+    try:
+        return load_config(config_dir)
+    except ConfigError as exc:
+        if required:
+            raise fail(str(exc)) from None
+        return None
+
+
+def _db_path(config: AppConfig | None, db: Path | None) -> Path:
+    return resolve_db_path(db, config.settings if config else None)
+
+
+def _reader(path: Path) -> duckdb.DuckDBPyConnection:
+    from newswatch.status import connect_reader
+
+    try:
+        return connect_reader(path)
+    except (FileNotFoundError, DatabaseBusyError) as exc:
+        raise fail(str(exc)) from None
+
+
+def _ago(value: datetime | None) -> str:
+    if value is None:
+        return "never"
+    seconds = (datetime.now(timezone.utc) - value).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return "just now"
+
+
+@app.command()
+def serve(config_dir: ConfigDirOpt = None, db: DbOpt = None) -> None:
+    """Run ingest every 30 minutes and digests daily 07:30 / Monday 08:00 (Asia/Tokyo), in one process.
+
+    Starts Prefect's own server on 127.0.0.1:4200 as a child process unless PREFECT_API_URL is set
+    (the UI is then at http://127.0.0.1:4200); one flow run at a time. Stop with Ctrl-C.
+
+    Example: newswatch serve --config-dir config --db data/newswatch.duckdb
+    """
+    _config(config_dir)  # a config error is reported now, not at the first scheduled run
+    from flows.serve import serve as serve_flows  # noqa: PLC0415 - imports prefect (~1 s)
+
+    try:
+        serve_flows(str(config_dir) if config_dir else None, str(db) if db else None)
+    except RuntimeError as exc:
+        raise fail(str(exc)) from None
+
+
+def _status_tables(report) -> list[Table]:
+    runs = Table("started", "flow", "status", "seconds", "stats / error", title="Last runs")
+    for r in report.runs:
+        detail = f"[red]{r.error[:80]}[/red]" if r.error else (r.stats or "")
+        colour = {"completed": "green", "failed": "red"}.get(r.status, "yellow")
+        runs.add_row(_ago(r.started_at), r.flow, f"[{colour}]{r.status}[/{colour}]",
+                     "" if r.seconds is None else f"{r.seconds:.1f}", detail)
+    sources = Table("source", "status", "last success", "failures in a row", "items 7d", "weekly norm (28d)",
+                    "last item", "last error", title="Sources")
+    for s in report.sources:
+        colour = {"ok": "green", "failing": "red", "silent": "red", "degraded": "yellow"}.get(s.status, "white")
+        sources.add_row(s.source, f"[{colour}]{s.status}[/{colour}]", _ago(s.last_success_at),
+                        str(s.consecutive_failures), str(s.articles_7d), f"{s.weekly_norm_28d:g}",
+                        _ago(s.last_article_at), (s.last_error or "")[:60])
+    backlog = Table("subscriber", "cadence", "pending items", "oldest pending", "last digest", "failed 7d",
+                    title="Pending digest items")
+    for b in report.backlog:
+        backlog.add_row(b.subscriber, b.cadence, str(b.pending_items), _ago(b.oldest_pending_at),
+                        _ago(b.last_digest_at), str(b.failed_7d))
+    return [runs, sources, backlog]
+
+
+@app.command()
+def status(
+    config_dir: ConfigDirOpt = None,
+    db: DbOpt = None,
+    runs: Annotated[int, typer.Option("--runs", help="How many recent runs to list.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object (for monitoring scripts).")] = False,
+) -> None:
+    """Last runs, per-source health, pending digest items per subscriber.
+
+    The figures are the views runs_latest, source_health and subscriber_backlog (see them with
+    `newswatch query`). A source is "silent" when it published in the last 28 days but not in 7.
+
+    Example: newswatch status --db data/newswatch.duckdb
+    """
+    from newswatch.status import collect_status
+
+    config = _config(config_dir, required=False)
+    conn = _reader(_db_path(config, db))
+    try:
+        report = collect_status(conn, config, runs)
+    except duckdb.CatalogException as exc:
+        raise fail(f"the database predates this version ({exc}) (fix: run `newswatch ingest` once to migrate it)") from None
+    finally:
+        conn.close()
+    if as_json:
+        typer.echo(json.dumps(asdict(report), default=str, ensure_ascii=False))
+        return
+    console = Console()
+    for table in _status_tables(report):
+        console.print(table)
+    for note in report.notes:
+        console.print(f"note: {note}")
+
+
+def _rebuild_index_if_stale(path: Path, console: Console) -> str | None:
+    """Rebuild a stale index when no run is writing; otherwise say why results may lag."""
+    from newswatch.store import fts
+
+    try:
+        with writer_lock(path, 0):
+            conn = connect(path)
+            try:
+                with console.status("rebuilding the search index…"):
+                    fts.rebuild_if_stale(conn)
+            finally:
+                conn.close()
+    except DatabaseBusyError:
+        return "a run is writing: results come from the last index build and may miss the newest articles"
+    return None
+
+
+@app.command()
+def search(
+    terms: Annotated[str, typer.Argument(help="Words every hit must contain (any case, accents ignored).")],
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many hits.")] = 20,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    config_dir: ConfigDirOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Full-text search over stored articles (BM25 over title and text), best first.
+
+    Japanese, Chinese and Korean queries match substrings (no word boundaries), newest first.
+    Analysts get the same from SQL: select * from search_articles('terms').
+
+    Example: newswatch search "lng tanker" --limit 10
+    """
+    from newswatch.store import fts
+
+    config = _config(config_dir, required=False)
+    path = _db_path(config, db)
+    console = Console(stderr=True)
+    if not path.exists():
+        raise fail(f"{path}: no database yet (fix: run `newswatch ingest` first, or pass --db)")
+    note = None if fts.is_cjk(terms) else _rebuild_index_if_stale(path, console)
+    conn = _reader(path)
+    try:
+        hits = fts.search_articles(conn, terms, limit)
+    except fts.SearchUnavailable as exc:
+        raise fail(str(exc)) from None
+    finally:
+        conn.close()
+    if note:
+        console.print(f"note: {note}")
+    if fmt == "json":
+        typer.echo(json.dumps([asdict(h) for h in hits], default=str, ensure_ascii=False))
+        return
+    table = Table("score", "date", "source", "lang", "title", "url", title=f"{len(hits)} hits for {terms!r}")
+    for h in hits:
+        table.add_row("" if h.score is None else f"{h.score:.2f}", f"{h.sort_at:%Y-%m-%d}" if h.sort_at else "",
+                      h.source, h.lang or "", h.title or "", h.url)
+    Console().print(table)
+
+
+@sources_app.command("check")
+def sources_check(
+    name: Annotated[list[str] | None, typer.Argument(help="Only these sources (default: all).")] = None,
+    config_dir: ConfigDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False,
+) -> None:
+    """Fetch each configured source once, without storing anything, and say what was found.
+
+    Per source: the kind detected (rss, atom, sitemap, sitemapindex, html…), HTTP status, items,
+    the newest item's date, and any errors. Exits 1 when a source failed or yielded nothing.
+
+    Example: newswatch sources check --config-dir config
+    """
+    from newswatch.status import check_sources
+
+    config = _config(config_dir)
+    known = {s.name for s in config.sources.sources}
+    unknown = [n for n in name or [] if n not in known]
+    if unknown:
+        raise fail(f"unknown source(s) {', '.join(unknown)} (fix: use names from {config.config_dir}/sources.yaml)")
+    total = len(name) if name else len(known)
+    with Progress(TextColumn("checking sources"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True, disable=as_json) as progress:
+        task = progress.add_task("check", total=total)
+        checks = asyncio.run(check_sources(config, name or None, on_done=lambda _: progress.advance(task)))
+    if as_json:
+        typer.echo(json.dumps([asdict(c) | {"ok": c.ok} for c in checks], default=str, ensure_ascii=False))
+    else:
+        table = Table("source", "configured", "detected", "HTTP", "items", "newest item", "errors")
+        for c in checks:
+            newest = f"{c.last_item_at:%Y-%m-%d %H:%M}" if c.last_item_at else ""
+            errors = "; ".join(e[:80] for e in c.errors)
+            table.add_row(c.source, c.configured_kind, c.detected_kind or "-", str(c.status_code or "-"),
+                          str(c.items), newest, f"[red]{errors}[/red]" if errors else "[green]ok[/green]")
+        Console().print(table)
+    if any(not c.ok for c in checks):
+        raise typer.Exit(1)

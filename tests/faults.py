@@ -1,0 +1,328 @@
+"""A hostile HTTP server on 127.0.0.1: the corpus site of servers.py plus `/hostile/<name>` routes.
+
+Everything a bad or malicious source can do at the HTTP and document level, one route each:
+
+transport   slowloris (headers, then silence) · trickle (1 byte / 0.1 s) · reset (RST instead of an
+            answer) · reset-mid-body · big-50mb (declared) · big-50mb-unsized (close-delimited)
+            · gzip bomb (/fault/gzip-bomb in servers.py: 60 kB -> 60 MB)
+lies        html-as-pdf (HTML with Content-Type application/pdf) · pdf (/fault/binary: a PDF
+            claiming text/html) · charset-lie (UTF-8 labelled Shift_JIS) · invalid-utf8
+redirects   redirect-self · chain/<n> (endless) · to-<target> for 169.254.169.254, 10.x, 127.0.0.2,
+            localhost, ::1, ::ffff:127.0.0.1, 2130706433 (decimal 127.0.0.1), 0.0.0.0,
+            224.0.0.1 and file:///etc/passwd; each private target is a `/hostile/canary/...` path
+            on this very server, so a request that got through would show in the log
+rate limits 503-retry-after (always 503, Retry-After: 1) · /fault/429-once, /fault/429-long
+documents   feed-100k.rss (100,000 items) · feed-laughs.rss / sitemap-laughs.xml / index-laughs.html
+            (billion laughs) · sitemap-self.xml (an index listing itself and a child index that
+            lists it back) · sitemap-bomb.xml.gz (200 MB of zeros, gzipped, as a file)
+            · sitemap-1m.xml.gz (1,000,000 URLs, 2.5 MB gzipped) · nested-10mb.html (10 MB of
+            nested tags, as an article and as an index page) · feed-invalid-utf8.rss
+            · feed-ctype-lie.rss (RSS served as text/html; charset=shift_jis) · links.rss (every
+            hostile article URL above, plus direct links to private and non-http addresses)
+
+Hanging routes end when the server stops, or after HANG_S at most. Used by tests/ only.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import socket
+import struct
+import threading
+import time
+import zlib
+from html import escape
+from urllib.parse import urlsplit
+
+from servers import CorpusServer, CorpusSite, Handler, build_site
+
+HANG_S = 30.0  # the longest any route keeps a connection open; a test's timeouts are far shorter
+BIG_BYTES = 50_000_000
+CHUNK = 64 * 1024
+# redirect targets that must never be requested: name -> URL template ({port}: this server's)
+PRIVATE_TARGETS = {
+    "to-metadata": "http://169.254.169.254/latest/meta-data/",
+    "to-rfc1918": "http://10.0.0.1/admin",
+    "to-loopback2": "http://127.0.0.2:{port}/hostile/canary/loopback2",
+    "to-localhost": "http://localhost:{port}/hostile/canary/localhost",
+    "to-ipv6-loopback": "http://[::1]:{port}/hostile/canary/ipv6",
+    "to-ipv4-mapped": "http://[::ffff:127.0.0.1]:{port}/hostile/canary/mapped",
+    "to-decimal": "http://2130706433:{port}/hostile/canary/decimal",
+    "to-unspecified": "http://0.0.0.0:{port}/hostile/canary/zero",
+    "to-multicast": "http://224.0.0.1/hostile/canary/multicast",
+}
+NON_HTTP_TARGETS = {"to-file": "file:///etc/passwd"}
+# article links a feed may carry that must never be requested (all dropped or refused)
+DIRECT_LINKS = (
+    "http://169.254.169.254/latest/meta-data/iam/",
+    "http://10.1.2.3/internal/report-2026-01-01.html",
+    "http://[::1]:{port}/hostile/canary/direct-ipv6",
+    "http://localhost:{port}/hostile/canary/direct-localhost",
+    "javascript:alert(1)",
+    "file:///etc/passwd",
+    "ftp://127.0.0.1/hostile/canary/ftp",
+    "data:text/html,<script>alert(1)</script>",
+)
+# article routes linked from links.rss, with the error_kind the pipeline must record (None: stored)
+ARTICLE_FAULTS = {
+    "/hostile/slowloris": "timeout",
+    "/hostile/trickle": "timeout",
+    "/hostile/reset": "network",
+    "/hostile/reset-mid-body": "network",
+    "/hostile/big-50mb": "too_large",
+    "/hostile/big-50mb-unsized": "too_large",
+    "/fault/gzip-bomb": "too_large",
+    "/hostile/html-as-pdf": "content_type",
+    "/fault/binary": "binary",
+    "/fault/pdf": "binary",
+    "/hostile/charset-lie": None,
+    "/hostile/invalid-utf8": None,
+    "/hostile/nested-10mb.html": "extract",
+    "/hostile/redirect-self": "redirect_loop",
+    "/hostile/chain/0": "too_many_redirects",
+    "/fault/loop-a": "redirect_loop",
+    "/hostile/503-retry-after": "http_status",
+    "/fault/429-once": None,
+    "/fault/429-long": "rate_limited",
+    **{f"/hostile/{name}": "blocked_address" for name in PRIVATE_TARGETS},
+    **{f"/hostile/{name}": "invalid_url" for name in NON_HTTP_TARGETS},
+}
+LAUGHS_DTD = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+              + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10)
+                         for i in range(1, 10)) + b"]>")
+TEXT = ("<p>Le ministère de l'énergie a présenté mardi un plan pour les éoliennes en mer du Nord, "
+        "avec trois nouveaux parcs et un réseau commun avec les Pays-Bas et le Danemark.</p>")
+
+
+def rss(items: list[tuple[str, str]], title: str = "hostile") -> bytes:
+    body = "".join(f"<item><title>{escape(t)}</title><link>{escape(u)}</link></item>" for t, u in items)
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>{title}</title>'
+            f"<link>http://example.org/</link>{body}</channel></rss>").encode()
+
+
+def article_html(title: str, paragraphs: int = 12) -> str:
+    return f"<html><head><title>{escape(title)}</title></head><body><article><h1>{escape(title)}</h1>" \
+           f"{TEXT * paragraphs}</article></body></html>"
+
+
+@functools.lru_cache(maxsize=None)
+def feed_100k(base: str) -> bytes:
+    items = "".join(f"<item><title>n{i}</title><link>{base}/hostile/none/{i}</link></item>" for i in range(100_000))
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>big</title>{items}</channel></rss>'.encode()
+
+
+@functools.lru_cache(maxsize=None)
+def sitemap_1m(base: str) -> bytes:
+    urls = "".join(f"<url><loc>{base}/hostile/none/s{i}</loc></url>" for i in range(1_000_000))
+    doc = f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+    return gzip.compress(doc.encode(), compresslevel=6)
+
+
+@functools.lru_cache(maxsize=None)
+def zeros_bomb(megabytes: int = 200) -> bytes:
+    """gzip of `megabytes` MB of zeros, built in 1 MB steps (never 200 MB in memory)."""
+    z = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    block = b"\0" * 1_000_000
+    return b"".join([*(z.compress(block) for _ in range(megabytes)), z.flush()])
+
+
+@functools.lru_cache(maxsize=None)
+def nested_10mb() -> bytes:
+    head = b"<html><head><title>Nested</title></head><body>"
+    body = b"<div><span>" * 910_000 + b"<p>deep</p>"  # 10 MB of open tags, never closed
+    return head + body + b"</body></html>"
+
+
+class FaultHandler(Handler):
+    stop: threading.Event  # set on the subclass made per server
+
+    def do_GET(self) -> None:  # noqa: N802
+        path = self.path.split("?", 1)[0]
+        if path.startswith("/hostile/"):
+            return self._hostile(path[len("/hostile/"):])
+        return super().do_GET()
+
+    def _log(self, status: int) -> None:
+        with self.site.lock:
+            self.site.log.append(("GET", self.path, status))
+
+    def _head(self, status: int, headers: dict) -> None:
+        self._log(status)
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.flush()
+
+    def _reset(self) -> None:
+        """Abort with a TCP RST (SO_LINGER 0) instead of a proper close."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    def _stream(self, total: int, chunk: bytes, pause_s: float = 0.0) -> None:
+        deadline = time.monotonic() + HANG_S
+        sent = 0
+        try:
+            while sent < total and not self.stop.is_set() and time.monotonic() < deadline:
+                self.wfile.write(chunk)
+                sent += len(chunk)
+                if pause_s:
+                    self.wfile.flush()
+                    self.stop.wait(pause_s)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
+
+    def _redirect(self, location: str) -> None:
+        self._send(302, b"", {"Location": location})
+
+    def _hostile(self, name: str) -> None:  # noqa: C901, PLR0911, PLR0912 - one switch over routes
+        site, port = self.site, self.server.server_address[1]
+        html = {"Content-Type": "text/html; charset=utf-8"}
+        if name == "slowloris":
+            self._head(200, {**html, "Content-Length": "100000"})
+            self.stop.wait(HANG_S)
+            self.close_connection = True
+            return None
+        if name == "trickle":
+            self._head(200, {**html, "Connection": "close"})
+            return self._stream(100_000, b"<", pause_s=0.1)
+        if name == "reset":
+            self._log(0)
+            return self._reset()
+        if name == "reset-mid-body":
+            self._head(200, {**html, "Content-Length": "200000"})
+            self.wfile.write(b"<html><body>" + b"x" * 10_000)
+            self.wfile.flush()
+            return self._reset()
+        if name == "big-50mb":
+            self._head(200, {**html, "Content-Length": str(BIG_BYTES)})
+            return self._stream(BIG_BYTES, b"<p>" + b"a" * (CHUNK - 3))
+        if name == "big-50mb-unsized":
+            self._head(200, {**html, "Connection": "close"})
+            return self._stream(BIG_BYTES, b"<p>" + b"a" * (CHUNK - 3))
+        if name == "html-as-pdf":
+            return self._send(200, article_html("An HTML page that says it is a PDF").encode(),
+                              {"Content-Type": "application/pdf"})
+        if name == "charset-lie":  # UTF-8 bytes, labelled Shift_JIS
+            return self._send(200, article_html("Éoliennes en mer : le plan du ministère").encode(),
+                              {"Content-Type": "text/html; charset=shift_jis"})
+        if name == "invalid-utf8":  # labelled UTF-8; broken sequences scattered through the text
+            body = article_html("Invalid UTF-8: café crème").encode().replace(b"mer", b"m\xff\xfer\xc0\xaf\x80")
+            return self._send(200, body, html)
+        if name == "nested-10mb.html":
+            return self._send(200, nested_10mb(), html)
+        if name == "redirect-self":
+            return self._redirect(f"/hostile/{name}")
+        if name.startswith("chain/"):
+            return self._redirect(f"/hostile/chain/{int(name.split('/')[1]) + 1}")
+        if name in PRIVATE_TARGETS:
+            return self._redirect(PRIVATE_TARGETS[name].format(port=port))
+        if name in NON_HTTP_TARGETS:
+            return self._redirect(NON_HTTP_TARGETS[name])
+        if name == "to-name":  # a host name; tests resolve it to a private address
+            return self._redirect(f"http://private-name.example:{port}/hostile/canary/name")
+        if name == "503-retry-after":
+            return self._send(503, b"busy", {"Retry-After": "1", "Content-Type": "text/plain"})
+        if name.startswith("page/"):  # a plain good article, distinct per name
+            return self._send(200, article_html(f"Good page {name[5:]}").encode(), html)
+        return self._documents(name, site, port)
+
+    def _documents(self, name: str, site: CorpusSite, port: int) -> None:  # noqa: C901
+        base = site.base
+        xml = {"Content-Type": "application/xml"}
+        feed = {"Content-Type": "application/rss+xml"}
+        if name == "links.rss":
+            items = [(path, f"{base}{path}") for path in ARTICLE_FAULTS]
+            items += [("direct", link.format(port=port)) for link in DIRECT_LINKS]
+            return self._send(200, rss(items), feed)
+        if name == "feed-100k.rss":
+            return self._send(200, feed_100k(base), feed)
+        if name == "feed-laughs.rss":
+            body = LAUGHS_DTD + (f'<rss version="2.0"><channel><title>&lol9;</title><item><title>&lol9;</title>'
+                                 f"<link>{base}/hostile/page/laughs-feed</link></item></channel></rss>").encode()
+            return self._send(200, body, feed)
+        if name == "sitemap-laughs.xml":
+            body = LAUGHS_DTD + ('<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                                 f"<url><loc>{base}/hostile/&lol9;</loc></url>"
+                                 f"<url><loc>{base}/hostile/page/laughs-sitemap</loc></url></urlset>").encode()
+            return self._send(200, body, xml)
+        if name == "index-laughs.html":
+            body = LAUGHS_DTD + (f"<html><body><h1>&lol9;</h1><a href='/news/1/{_slug('laughs')}'>a</a>"
+                                 "</body></html>").encode()
+            return self._send(200, body, {"Content-Type": "text/html"})
+        if name == "sitemap-self.xml":  # lists itself and a child index that lists it back
+            return self._send(200, _sitemap_index([f"{base}/hostile/sitemap-self.xml", f"{base}/hostile/sitemap-child.xml"]), xml)
+        if name == "sitemap-child.xml":
+            return self._send(200, _sitemap_index([f"{base}/hostile/sitemap-self.xml", f"{base}/hostile/sitemap-urls.xml"]), xml)
+        if name == "sitemap-urls.xml":
+            urls = "".join(f"<url><loc>{base}/hostile/page/sitemap-{i}</loc></url>" for i in range(2))
+            return self._send(200, f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'.encode(), xml)
+        if name == "sitemap-bomb.xml.gz":
+            return self._send(200, zeros_bomb(), {"Content-Type": "application/x-gzip"})
+        if name == "sitemap-1m.xml.gz":
+            return self._send(200, sitemap_1m(base), {"Content-Type": "application/x-gzip"})
+        if name == "feed-invalid-utf8.rss":
+            body = rss([("Caf\xe9 cr\xe8me", f"{base}/hostile/page/invalid-utf8-feed")]).replace(b"hostile<", b"ho\xff\xc0st<")
+            return self._send(200, body.replace("Caf\xe9".encode(), b"Caf\xe9\xff"), feed)
+        if name == "feed-ctype-lie.rss":
+            return self._send(200, rss([("lie", f"{base}/hostile/page/ctype-lie-feed")]),
+                              {"Content-Type": "text/html; charset=shift_jis"})
+        return self._send(404, b"no such hostile route", {"Content-Type": "text/plain"})
+
+
+def _slug(word: str) -> str:
+    return f"{word}-offshore-wind-plan-story"
+
+
+def _sitemap_index(locs: list[str]) -> bytes:
+    items = "".join(f"<sitemap><loc>{escape(u)}</loc></sitemap>" for u in locs)
+    return f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{items}</sitemapindex>'.encode()
+
+
+def run_measured(argv: list[str], timeout_s: float, env: dict | None = None) -> dict:
+    """Run a command to completion in its own session; report its exit code, output and the peak
+    RSS of its largest process (ru_maxrss over all descendants, KiB on Linux).
+
+    A wrapper process runs it, so RUSAGE_CHILDREN counts this command alone. On timeout the
+    whole session (the command, its workers, Prefect's server) is killed by its group id.
+    """
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    wrapper = ("import json, resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True, "
+               "text=True); print(json.dumps({'rc': p.returncode, 'out': p.stdout, 'err': p.stderr, "
+               "'maxrss_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))")
+    proc = subprocess.Popen([sys.executable, "-c", wrapper, *argv], stdout=subprocess.PIPE, text=True,
+                            start_new_session=True, env=env)
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return json.loads(out)
+
+
+class FaultServer(CorpusServer):
+    """The corpus site (good feeds and pages) and the hostile routes, on a free 127.0.0.1 port."""
+
+    def __init__(self, site_factory=build_site):
+        super().__init__(site_factory)
+        self.stop = threading.Event()
+        self.httpd.RequestHandlerClass = type("BoundFaultHandler", (FaultHandler,), {"site": self.site, "stop": self.stop})
+        self.port = self.httpd.server_address[1]
+        assert urlsplit(self.base).hostname == "127.0.0.1"
+
+    def canary_hits(self) -> list[tuple[str, str, int]]:
+        """Requests that reached a path only a refused redirect or link points at."""
+        return self.site.requests_to("/hostile/canary/")
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()  # ends slowloris and trickle handlers at once
+        super().__exit__(*exc)

@@ -24,18 +24,24 @@ def _download(url: str) -> str:
 def newspaper_page(url: str) -> int:
     from newspaper import Article
 
-    art = Article(url, fetch_images=False)  # without it parse() downloads images (no network here)
-    art.download()
-    art.parse()
+    try:
+        art = Article(url, fetch_images=False)  # without it parse() downloads images (no network here)
+        art.download()
+        art.parse()
+    except Exception:  # noqa: BLE001 - e.g. Korean pages need nltk data, which would be downloaded
+        return -1
     return len(art.text or "")
 
 
 def newsplease_page(url: str) -> int:
     from newsplease import NewsPlease
 
-    html = _download(url)
-    # fetch_images=False: otherwise it fetches images to size them, which hangs without a network
-    art = NewsPlease.from_html(html, url=url, fetch_images=False)
+    try:
+        html = _download(url)
+        # fetch_images=False: otherwise it fetches images to size them, which hangs without a network
+        art = NewsPlease.from_html(html, url=url, fetch_images=False)
+    except Exception:  # noqa: BLE001 - a page a peer cannot handle is counted, not fatal
+        return -1
     return len(getattr(art, "maintext", None) or "")
 
 
@@ -46,7 +52,7 @@ def measure(fn, urls: list[str]) -> dict:
         chars = list(pool.map(fn, urls, chunksize=4))
         secs = time.perf_counter() - t0
     return {"pages_per_s": round(len(urls) / secs, 1), "seconds": round(secs, 2), "pages": len(urls),
-            "empty": sum(1 for c in chars if not c)}
+            "empty": sum(1 for c in chars if c == 0), "failed": sum(1 for c in chars if c < 0)}
 
 
 def main() -> None:

@@ -314,6 +314,7 @@ class FaultServer(CorpusServer):
 
     def __init__(self, site_factory=build_site):
         super().__init__(site_factory)
+        self.httpd.socket.listen(256)  # the default backlog of 5 drops SYNs under 64 connections: connect timeouts
         self.stop = threading.Event()
         self.httpd.RequestHandlerClass = type("BoundFaultHandler", (FaultHandler,), {"site": self.site, "stop": self.stop})
         self.port = self.httpd.server_address[1]

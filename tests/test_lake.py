@@ -241,14 +241,19 @@ def test_sharded_ingest_in_parallel_then_an_overlapping_run(postgres, corpus_ser
     conn.close()
     assert last == ("completed", 0)
 
-    # the CLI reads the lake through the same config: query and status
-    out = subprocess.run([sys.executable, "-c", "from newswatch.cli import main; main()", "query", "--config-dir",
-                          str(overlap), "select count(*) as n, count(distinct article_id) as d from articles_latest",
-                          "--format", "json"], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    # the CLI reads the lake through the same config: query (views included) and status
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", "from newswatch.cli import main; main()", *args, "--config-dir",
+                               str(overlap)], env={**env, "COLUMNS": "200"}, cwd=REPO, capture_output=True, text=True,
+                              timeout=120)
+
+    out = cli("query", "select count(*) as n, count(distinct article_id) as d from articles_latest", "--format", "json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [{"n": n, "d": n}]
-    status = subprocess.run([sys.executable, "-c", "from newswatch.cli import main; main()", "status", "--config-dir",
-                             str(overlap)], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    out = cli("query", "select source, status from source_health order by source", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert {r["source"]: r["status"] for r in json.loads(out.stdout)} == dict.fromkeys(sorted(sources), "ok")
+    status = cli("status")
     assert status.returncode == 0, status.stdout + status.stderr
-    assert "guardian" in status.stdout and "golem" in status.stdout
+    assert "Last runs" in status.stdout and "completed" in status.stdout, status.stdout
     print(f"two shards in parallel: {n} articles in {parallel_s:.1f} s")

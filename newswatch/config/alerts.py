@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from newswatch.config.errors import check_unique_names
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -161,14 +162,7 @@ class AlertsFile(BaseModel):
 
     @model_validator(mode="after")
     def _unique_names(self) -> AlertsFile:
-        seen: set[str] = set()
-        for i, sub in enumerate(self.subscribers):
-            if sub.name in seen:
-                raise ValueError(
-                    f"subscribers[{i}].name: duplicate subscriber name {sub.name!r} "
-                    "(fix: give every subscriber a unique name; it keys what was sent to whom)"
-                )
-            seen.add(sub.name)
+        check_unique_names(self.subscribers, "subscribers", "subscriber", "; it keys what was sent to whom")
         return self
 
     def get(self, name: str) -> Subscriber:

@@ -111,3 +111,14 @@ def load_yaml_model(
         return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(path, exc, data)) from None
+
+
+def check_unique_names(items, key: str, what: str, why: str = "") -> None:
+    """Raise a located error for the first repeated `name` in a list of config items."""
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item.name in seen:
+            raise ValueError(
+                f"{key}[{i}].name: duplicate {what} name {item.name!r} (fix: give every {what} a unique name{why})"
+            )
+        seen.add(item.name)

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from newswatch.config.errors import check_unique_names
+
 
 class _SourceBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -54,14 +56,7 @@ class SourcesFile(BaseModel):
 
     @model_validator(mode="after")
     def _unique_names(self) -> SourcesFile:
-        seen: set[str] = set()
-        for i, src in enumerate(self.sources):
-            if src.name in seen:
-                raise ValueError(
-                    f"sources[{i}].name: duplicate source name {src.name!r} "
-                    "(fix: give every source a unique name)"
-                )
-            seen.add(src.name)
+        check_unique_names(self.sources, "sources", "source")
         return self
 
     @property

@@ -54,7 +54,7 @@ def record_polls(conn, run_id: str, polls: list[ingest.SourcePoll]) -> None:
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
 async def fetch_extract_store(fetcher: Fetcher, pool: PagePool, conn, cfg: AppConfig, run_id: str,
-                              requests: list, lang_hints: dict, topics) -> ingest.BatchResult:
+                              requests: list, lang_hints: dict, topics) -> ingest.BatchOutcome:
     """One batch: fetch, extract and classify (overlapped, in worker processes), then store the
     fetch log, articles and topic scores in one transaction.
 
@@ -65,7 +65,7 @@ async def fetch_extract_store(fetcher: Fetcher, pool: PagePool, conn, cfg: AppCo
         store_ingest.record_fetches(conn, run_id, batch.results)
         store_ingest.upsert_articles(conn, batch.articles, run_id)
         store_topic_matches(conn, topics, batch.matches)
-    return batch
+    return ingest.BatchOutcome.of(batch)
 
 
 @flow(name="ingest", log_prints=False)
@@ -112,7 +112,7 @@ async def _run(conn, cfg: AppConfig, run_id: str) -> RunSummary:
 
 
 async def _ingest_articles(fetcher: Fetcher, conn, cfg: AppConfig, run_id: str,
-                           requests: Sequence[FetchRequest]) -> list[ingest.BatchResult]:
+                           requests: Sequence[FetchRequest]) -> list[ingest.BatchOutcome]:
     """All new articles in batch tasks, BATCHES_IN_FLIGHT at a time: while one batch is stored,
     the next one's pages keep the worker processes busy."""
     if not requests:
@@ -123,7 +123,7 @@ async def _ingest_articles(fetcher: Fetcher, conn, cfg: AppConfig, run_id: str,
     lanes = asyncio.Semaphore(BATCHES_IN_FLIGHT)
     with PagePool(cfg.settings.extract_workers, cfg.topics if topics else None) as pool:
 
-        async def run_batch(chunk: list[FetchRequest]) -> ingest.BatchResult:
+        async def run_batch(chunk: list[FetchRequest]) -> ingest.BatchOutcome:
             async with lanes:
                 return await fetch_extract_store(quote(fetcher), quote(pool), quote(conn), quote(cfg), run_id,
                                                  quote(chunk), quote(hints), quote(topics))

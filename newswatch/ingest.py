@@ -54,6 +54,19 @@ class BatchResult:
     matches: tuple[tuple[str, tuple[TopicMatch, ...]], ...] = ()  # (article_id, one match per topic)
 
 
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What a stored batch leaves for the run report: no page bodies or texts, so a run's memory
+    does not grow with the number of articles it stores."""
+
+    new_sources: tuple[str, ...]  # the source of each article stored
+    failures: tuple[tuple[str, str, str], ...]  # (source, url, reason)
+
+    @classmethod
+    def of(cls, batch: BatchResult) -> BatchOutcome:
+        return cls(tuple(a.source for a in batch.articles), batch.failures)
+
+
 def due_sources(sources: Sequence[SourceConfig], states: dict[str, SourceState], settings: Settings,
                 now: datetime) -> list[SourceConfig]:
     """Enabled sources whose poll interval has passed (interval in minutes; 0 = every run)."""
@@ -226,15 +239,15 @@ async def fetch_and_extract(fetcher: Fetcher, pool: PagePool | None, requests: S
 
 
 def summarise_run(run_id: str, started: datetime, polls: Sequence[SourcePoll], selection: Selection,
-                  batches: Sequence[BatchResult]) -> RunSummary:
+                  batches: Sequence[BatchOutcome]) -> RunSummary:
     """Counts per source (entries, new, seen, failed) and every failure with its reason."""
     new: dict[str, int] = {}
     failed: dict[str, int] = {}
     failures = [(p.source.name, p.source.url_str, p.error) for p in polls if p.error]
     failures += [(s, u, r) for s, u, r in selection.skipped]
     for b in batches:
-        for a in b.articles:
-            new[a.source] = new.get(a.source, 0) + 1
+        for source in b.new_sources:
+            new[source] = new.get(source, 0) + 1
         for s, u, r in b.failures:
             failed[s] = failed.get(s, 0) + 1
             failures.append((s, u, r))

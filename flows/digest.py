@@ -24,7 +24,7 @@ from prefect.runtime import flow_run
 
 from newswatch.config import load_config, resolve_db_path
 from newswatch.digest import SubscriberResult, preview_digests, run_digests, summarize
-from newswatch.store import connect
+from newswatch.store import connect, writer_lock
 
 
 def load_secret(name: str) -> str:
@@ -37,21 +37,27 @@ def load_secret(name: str) -> str:
 @task(retries=1, retry_delay_seconds=30)
 def send_digests(config_dir: str | None, db_path: str | None, only_due: bool, run_id: str | None) -> list[SubscriberResult]:
     config = load_config(config_dir)
-    conn = connect(resolve_db_path(db_path, config.settings))
-    try:
-        return run_digests(conn, config.alerts, only_due=only_due, load_secret=load_secret, run_id=run_id)
-    finally:
-        conn.close()
+    db = resolve_db_path(db_path, config.settings)
+    # DuckDB allows one writer process per file, and an ingest run holds it for minutes: wait on
+    # the ingest's <db>.lock (up to lock_wait_s) instead of failing at once on DuckDB's own lock
+    with writer_lock(db, config.settings.lock_wait_s, on_wait=get_run_logger().warning):
+        conn = connect(db)
+        try:
+            return run_digests(conn, config.alerts, only_due=only_due, load_secret=load_secret, run_id=run_id)
+        finally:
+            conn.close()
 
 
 @task
 def render_previews(config_dir: str | None, db_path: str | None, out: str) -> list[str]:
     config = load_config(config_dir)
-    conn = connect(resolve_db_path(db_path, config.settings))
-    try:
-        return [str(p) for p in preview_digests(conn, config.alerts, out)]
-    finally:
-        conn.close()
+    db = resolve_db_path(db_path, config.settings)
+    with writer_lock(db, config.settings.lock_wait_s, on_wait=get_run_logger().warning):  # as send_digests
+        conn = connect(db)
+        try:
+            return [str(p) for p in preview_digests(conn, config.alerts, out)]
+        finally:
+            conn.close()
 
 
 @flow(name="digest", log_prints=False)

@@ -46,12 +46,6 @@ async def poll_sources(fetcher: Fetcher, cfg: AppConfig, states: dict, now: date
     return list(await asyncio.gather(*(ingest.poll_source(fetcher, s, states.get(s.name), cfg.settings, now) for s in due)))
 
 
-def record_polls(conn, run_id: str, polls: list[ingest.SourcePoll]) -> None:
-    with store.transaction(conn):
-        store_ingest.record_fetches(conn, run_id, [r for p in polls for r in p.results])
-        store_ingest.save_source_states(conn, [p.state for p in polls if p.state is not None])
-
-
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
 async def fetch_extract_store(fetcher: Fetcher, pool: PagePool, conn, cfg: AppConfig, run_id: str,
                               requests: list, lang_hints: dict, topics) -> ingest.BatchOutcome:
@@ -100,10 +94,12 @@ async def _run(conn, cfg: AppConfig, run_id: str) -> RunSummary:
         # config, states) looking for futures: that was most of a no-change tick's time
         polls = await poll_sources(quote(fetcher), quote(cfg), quote(states), started)
         selection = ingest.select_new(conn, polls, cfg.settings)
-        record_polls(conn, run_id, polls)
+        store_ingest.record_fetches(conn, run_id, [r for p in polls for r in p.results])
         get_run_logger().info("%d sources polled, %d new article URLs", len(polls), len(selection.requests))
         batches = await _ingest_articles(fetcher, conn, cfg, run_id, selection.requests)
         store_ingest.record_fetches(conn, run_id, fetcher.robots_results)
+    # validators only now, after the articles: a crash before this point re-reads the feeds
+    store_ingest.save_source_states(conn, ingest.final_states(polls, selection, batches))
     refresh_after_ingest(conn, cfg)  # subscribers table for the status views; search index if articles changed
     summary = ingest.summarise_run(run_id, started, polls, selection, batches)
     store_ingest.finish_run(conn, run_id, "completed",

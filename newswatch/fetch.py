@@ -224,7 +224,9 @@ class Fetcher:
             except httpx.DecodingError as exc:
                 raise FetchError("network", f"undecodable response: {exc}") from exc
             except (httpx.TransportError, httpx.StreamError) as exc:
-                raise Transient("network", f"{type(exc).__name__}: {exc}") from exc
+                # a TCP reset gives a ReadError with an empty message: say what it means
+                reason = str(exc) or "connection reset or closed by the server"
+                raise Transient("network", f"{type(exc).__name__}: {reason}") from exc
 
     def _raise_retry_after(self, r: httpx.Response) -> None:
         wait = parse_retry_after(r.headers.get("retry-after"))

@@ -21,7 +21,9 @@ from newswatch.models import (
 )
 from newswatch.pipeline import PagePool, PageResult, process_page
 from newswatch.sources import discover_links, parse_feed, parse_sitemap
-from newswatch.store.ingest import SourceState, known_url_ids, permanently_failed
+from newswatch.store.ingest import (
+    PERMANENT_ERROR_KINDS, PERMANENT_STATUS, SourceState, known_url_ids, permanently_failed,
+)
 from newswatch.urls import InvalidURL, canonicalize_url, host_of, url_id
 
 MAX_CHILD_SITEMAPS = 10  # per source and run: an index of thousands of sitemaps is an archive
@@ -44,6 +46,7 @@ class Selection:
     requests: tuple[FetchRequest, ...]
     seen: dict[str, int] = field(default_factory=dict)  # per source
     skipped: tuple[tuple[str, str, str], ...] = ()  # (source, url, reason)
+    capped: frozenset[str] = frozenset()  # sources that left new entries for a later run (max_items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +64,31 @@ class BatchOutcome:
 
     new_sources: tuple[str, ...]  # the source of each article stored
     failures: tuple[tuple[str, str, str], ...]  # (source, url, reason)
+    retry_sources: frozenset[str] = frozenset()  # sources with an article worth trying again
 
     @classmethod
     def of(cls, batch: BatchResult) -> BatchOutcome:
-        return cls(tuple(a.source for a in batch.articles), batch.failures)
+        retry = frozenset(r.request.source for r in batch.results if r.error_kind and not is_permanent_failure(r))
+        return cls(tuple(a.source for a in batch.articles), batch.failures, retry)
+
+
+def is_permanent_failure(res: FetchResult) -> bool:
+    """A failure the next run would meet again (404, not HTML, too large, blocked, ...)."""
+    return res.error_kind in PERMANENT_ERROR_KINDS or res.status_code in PERMANENT_STATUS
+
+
+def final_states(polls: Sequence[SourcePoll], selection: Selection,
+                 outcomes: Sequence[BatchOutcome]) -> list[SourceState]:
+    """The source states to save once the run's articles are stored.
+
+    A source keeps its new ETag/Last-Modified only when every new entry it offered is now stored or
+    failed for good. Otherwise (entries left by max_items, a timeout, a 5xx, a crash before this
+    point) the validators are dropped, so the next run reads the feed again instead of hearing 304
+    and leaving those entries until feed_revalidate_hours.
+    """
+    unfinished = set(selection.capped).union(*(o.retry_sources for o in outcomes))
+    return [replace(p.state, etag=None, last_modified=None) if p.source.name in unfinished else p.state
+            for p in polls if p.state is not None]
 
 
 def due_sources(sources: Sequence[SourceConfig], states: dict[str, SourceState], settings: Settings,
@@ -189,6 +213,7 @@ def select_new(conn, polls: Sequence[SourcePoll], settings: Settings) -> Selecti
     seen: dict[str, int] = {}
     per_source: dict[str, list[FetchRequest]] = {}
     claimed: set[str] = set()
+    capped: set[str] = set()
     oldest = datetime.min.replace(tzinfo=timezone.utc)
     candidates.sort(key=lambda t: t[1].published_at or oldest, reverse=True)
     for poll, entry, canon in candidates:
@@ -199,11 +224,15 @@ def select_new(conn, polls: Sequence[SourcePoll], settings: Settings) -> Selecti
         bucket = per_source.setdefault(name, [])
         limit = poll.source.max_items or settings.default_max_items
         # the same article in two sources is fetched once, by the first source with room for it
-        if canon not in claimed and len(bucket) < limit:
+        if canon in claimed:
+            continue
+        if len(bucket) < limit:
             bucket.append(FetchRequest(canon, name, "article", _allow_host(poll.source), entry=entry))
             claimed.add(canon)
+        else:
+            capped.add(name)
     requests = tuple(r for poll in polls for r in per_source.get(poll.source.name, ()))
-    return Selection(requests, seen, tuple(skipped))
+    return Selection(requests, seen, tuple(skipped), frozenset(capped))
 
 
 async def fetch_and_extract(fetcher: Fetcher, pool: PagePool | None, requests: Sequence[FetchRequest],

@@ -92,7 +92,7 @@ def collect_status(conn: duckdb.DuckDBPyConnection, config: AppConfig | None, n_
     if config is not None and set(store.saved_subscribers(conn)) != set(subscriber_rows(config.alerts)):
         notes.append("alerts.yaml changed since the last run: pending counts follow the last run's subscribers")
     index = fts.index_state(conn)
-    if index.is_stale:
+    if index.is_stale and getattr(conn, "dialect", None) != "ducklake":  # fts cannot index a lake table
         notes.append(f"search index covers {index.indexed} of {index.articles} articles (rebuilt by the next "
                      "ingest, or by `newswatch search`)")
     return StatusReport(store.latest_runs(conn, n_runs), store.source_health(conn), store.subscriber_backlog(conn),

@@ -15,7 +15,7 @@ rate limits 503-retry-after (always 503, Retry-After: 1) · /fault/429-once, /fa
 documents   feed-100k.rss (100,000 items) · feed-laughs.rss / sitemap-laughs.xml / index-laughs.html
             (billion laughs) · sitemap-self.xml (an index listing itself and a child index that
             lists it back) · sitemap-bomb.xml.gz (200 MB of zeros, gzipped, as a file)
-            · sitemap-1m.xml.gz (1,000,000 URLs, 2.5 MB gzipped) · nested-10mb.html (10 MB of
+            · sitemap-700k.xml.gz (700,000 URLs, 45 MB inflated) · nested-10mb.html (10 MB of
             nested tags, as an article and as an index page) · feed-invalid-utf8.rss
             · feed-ctype-lie.rss (RSS served as text/html; charset=shift_jis) · links.rss (every
             hostile article URL above, plus direct links to private and non-http addresses)
@@ -113,8 +113,9 @@ def feed_100k(base: str) -> bytes:
 
 
 @functools.lru_cache(maxsize=None)
-def sitemap_1m(base: str) -> bytes:
-    urls = "".join(f"<url><loc>{base}/hostile/none/s{i}</loc></url>" for i in range(1_000_000))
+def sitemap_700k(base: str) -> bytes:
+    """700,000 URLs: ~45 MB inflated, just under the 50 MB a sitemap may have; 1.7 MB gzipped."""
+    urls = "".join(f"<url><loc>{base}/hostile/none/s{i}</loc></url>" for i in range(700_000))
     doc = f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
     return gzip.compress(doc.encode(), compresslevel=6)
 
@@ -246,27 +247,30 @@ class FaultHandler(Handler):
             return self._send(200, body, feed)
         if name == "sitemap-laughs.xml":
             body = LAUGHS_DTD + ('<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-                                 f"<url><loc>{base}/hostile/&lol9;</loc></url>"
-                                 f"<url><loc>{base}/hostile/page/laughs-sitemap</loc></url></urlset>").encode()
+                                 f"<url><loc>{base}/hostile/page/laughs-sitemap</loc></url>"
+                                 f"<url><loc>{base}/hostile/&lol9;</loc></url></urlset>").encode()
             return self._send(200, body, xml)
         if name == "index-laughs.html":
             body = LAUGHS_DTD + (f"<html><body><h1>&lol9;</h1><a href='/news/1/{_slug('laughs')}'>a</a>"
                                  "</body></html>").encode()
             return self._send(200, body, {"Content-Type": "text/html"})
+        sm = f"{base}/hostile/sitemap-"
         if name == "sitemap-self.xml":  # lists itself and a child index that lists it back
-            return self._send(200, _sitemap_index([f"{base}/hostile/sitemap-self.xml", f"{base}/hostile/sitemap-child.xml"]), xml)
+            return self._send(200, _sitemap_index([f"{sm}self.xml", f"{sm}child.xml"]), xml)
         if name == "sitemap-child.xml":
-            return self._send(200, _sitemap_index([f"{base}/hostile/sitemap-self.xml", f"{base}/hostile/sitemap-urls.xml"]), xml)
+            return self._send(200, _sitemap_index([f"{sm}self.xml", f"{sm}urls.xml"]), xml)
         if name == "sitemap-urls.xml":
             urls = "".join(f"<url><loc>{base}/hostile/page/sitemap-{i}</loc></url>" for i in range(2))
-            return self._send(200, f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'.encode(), xml)
+            body = f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+            return self._send(200, body.encode(), xml)
         if name == "sitemap-bomb.xml.gz":
             return self._send(200, zeros_bomb(), {"Content-Type": "application/x-gzip"})
-        if name == "sitemap-1m.xml.gz":
-            return self._send(200, sitemap_1m(base), {"Content-Type": "application/x-gzip"})
+        if name == "sitemap-700k.xml.gz":
+            return self._send(200, sitemap_700k(base), {"Content-Type": "application/x-gzip"})
         if name == "feed-invalid-utf8.rss":
-            body = rss([("Caf\xe9 cr\xe8me", f"{base}/hostile/page/invalid-utf8-feed")]).replace(b"hostile<", b"ho\xff\xc0st<")
-            return self._send(200, body.replace("Caf\xe9".encode(), b"Caf\xe9\xff"), feed)
+            body = rss([("Caf\xe9 cr\xe8me", f"{base}/hostile/page/invalid-utf8-feed")])
+            body = body.replace(b"hostile<", b"ho\xff\xc0st<").replace("Caf\xe9".encode(), b"Caf\xe9\xff")
+            return self._send(200, body, feed)
         if name == "feed-ctype-lie.rss":
             return self._send(200, rss([("lie", f"{base}/hostile/page/ctype-lie-feed")]),
                               {"Content-Type": "text/html; charset=shift_jis"})
@@ -314,6 +318,7 @@ class FaultServer(CorpusServer):
 
     def __init__(self, site_factory=build_site):
         super().__init__(site_factory)
+        self.httpd.handle_error = lambda request, address: None  # resets and broken pipes are the point here
         self.httpd.socket.listen(256)  # the default backlog of 5 drops SYNs under 64 connections: connect timeouts
         self.stop = threading.Event()
         self.httpd.RequestHandlerClass = type("BoundFaultHandler", (FaultHandler,), {"site": self.site, "stop": self.stop})

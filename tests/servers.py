@@ -50,27 +50,30 @@ def load_pages() -> dict[str, bytes]:
 
 
 def rewrite_feed(body: bytes, local_urls: list[str]) -> tuple[bytes, int]:
-    """Point each item's link at a local URL, in document order. Returns (feed, links rewritten)."""
+    """Point each item's link at a local URL, in document order; items beyond `local_urls` point at
+    local pages that answer 404 (nothing links off this machine). Returns (feed, links rewritten)."""
     urls = iter(local_urls)
+    base = local_urls[0].split("/articles/")[0] if local_urls else "http://127.0.0.1"
     count = 0
+    surplus = 0
     is_atom = b"<feed" in body[:2000]
 
-    def sub_rss(m: re.Match) -> bytes:
-        nonlocal count
+    def next_url() -> str | None:
+        nonlocal count, surplus
         try:
             url = next(urls)
         except StopIteration:
-            return b""  # surplus items lose their link and are skipped by the parser
+            surplus += 1
+            return None
         count += 1
+        return url
+
+    def sub_rss(m: re.Match) -> bytes:
+        url = next_url() or f"{base}/gone/{surplus}.html"
         return b"<link>" + url.encode() + b"</link>"
 
     def sub_atom(m: re.Match) -> bytes:
-        nonlocal count
-        try:
-            url = next(urls)
-        except StopIteration:
-            return b"<link rel=\"related\" href=\"http://0.invalid/\"/>"
-        count += 1
+        url = next_url() or f"{base}/gone/{surplus}.html"
         return b"<link rel=\"alternate\" type=\"text/html\" href=\"" + url.encode() + b"\"/>"
 
     if is_atom:

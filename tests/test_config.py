@@ -39,6 +39,8 @@ def test_missing_config_dir_says_how_to_fix(tmp_path):
         ("sources:\n  - {name: a, kind: rss, url: 'http://x.org/1'}\n  - {name: a, kind: rss, url: 'http://x.org/2'}\n",
          "duplicate source name 'a'"),
         ("sources: [\n", "invalid YAML"),
+        ("sources:\n  - {name: a, kind: rss, url: 'https://bob:s3cret@x.org/f'}\n",
+         "sources[0].url (name: a): Value error, a source URL must not carry a user name or password"),
     ],
 )
 def test_invalid_sources_name_file_key_and_fix(tmp_path, yaml_text, expected):

@@ -110,11 +110,11 @@ def test_second_run_fetches_no_article_and_feeds_answer_304(corpus_run):
     assert corpus_run["second"].new == 0
 
 
-def test_unreachable_feed_items_are_recorded_with_reason(corpus_run):
-    # guardian.rss keeps 15 items linking to the real site, which this machine cannot reach
-    rows = stored(corpus_run["db"], "select url, error_kind, error from fetches where error is not null")
-    assert rows and all("theguardian.com" in u for u, _, _ in rows)
-    assert all(kind in ("connect", "blocked_address") and err for _, kind, err in rows)
+def test_feed_items_that_404_are_recorded_with_reason(corpus_run):
+    # guardian.rss has 15 items beyond the 40 corpus pages it links: they point at pages that 404
+    rows = stored(corpus_run["db"], "select url, status_code, error_kind, error from fetches where error is not null")
+    assert len(rows) == 15 and all("/gone/" in u for u, _, _, _ in rows)
+    assert all(code == 404 and kind == "http_status" and "404" in err for _, code, kind, err in rows)
 
 
 def test_run_is_recorded_with_counts(corpus_run):
@@ -243,3 +243,32 @@ def test_run_without_network_records_each_source_failure_and_ends_cleanly(tmp_pa
     assert stored(db, "select status from runs") == [("completed",)]
     health = dict(stored(db, "select source, status from source_health"))
     assert health == {"a": "degraded", "b": "degraded", "c": "degraded"}
+
+
+def test_entries_left_by_max_items_are_taken_next_run_although_the_feed_is_unchanged(site, corpus_server, tmp_path):
+    base = corpus_server.base
+    cfg = write_config(tmp_path / "cfg", "sources:\n" + local_source("golem", "rss", f"{base}/feeds/golem.rss", max_items=15))
+    db = tmp_path / "cap.duckdb"
+    counts = []
+    for _ in range(3):
+        run_flow(cfg, db)
+        counts.append(stored(db, "select count(*) from articles")[0][0])
+    assert counts == [15, 30, 40]  # the unchanged feed is re-read (not 304) while entries are left
+    site.clear_log()
+    run_flow(cfg, db)
+    assert [s for _, p, s in site.log if p == "/feeds/golem.rss"] == [304]  # all taken: validators kept
+
+
+def test_article_failing_transiently_is_retried_next_run(site, corpus_server, tmp_path):
+    base = corpus_server.base
+    site.extra["/feeds/flaky.rss"] = (200, {"Content-Type": "application/rss+xml"},
+                                      rss([("flaky", f"{base}/fault/500"), ("gone", f"{base}/fault/404")]))
+    cfg = write_config(tmp_path / "cfg", "sources:\n" + local_source("flaky", "rss", f"{base}/feeds/flaky.rss"),
+                       "read_timeout_s: 1\ntotal_timeout_s: 5\nbackoff_s: 0.01\nretries: 0\n")
+    db = tmp_path / "flaky.duckdb"
+    run_flow(cfg, db)
+    site.clear_log()
+    run_flow(cfg, db)
+    paths = [p for _, p, _ in site.log]
+    assert "/fault/500" in paths  # a 5xx is worth another try next run
+    assert "/fault/404" not in paths  # a 404 is not, for a week

@@ -169,6 +169,33 @@ def test_concurrent_writers_of_overlapping_articles_store_each_once(postgres, tm
 
 # --- real flow runs: two shards in parallel processes, then an overlapping run ------------------
 
+class Receiver:
+    """A webhook receiver on 127.0.0.1 (apprise's json:// target): keeps every POSTed body."""
+
+    def __enter__(self) -> Receiver:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        bodies = self.bodies = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def _lake_env(tmp_path: Path, catalog: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "NEWSWATCH_DB"}
     env.update(NEWSWATCH_LAKE_CATALOG=catalog, PYTHONPATH=str(REPO), PREFECT_SERVER_ANALYTICS_ENABLED="false",
@@ -203,7 +230,9 @@ def test_sharded_ingest_in_parallel_then_an_overlapping_run(postgres, corpus_ser
         "golem": local_source("golem", "rss", f"{base}/feeds/golem.rss", lang="de"),
         "sitemap": local_source("sitemap", "sitemap", f"{base}/sitemap.xml", max_items=500),
     }
-    topics = (REPO / "config" / "topics.yaml").read_text(encoding="utf-8")
+    # a catch-all topic (English and German function words) so that the digest below has items
+    topics = ("groups:\n  common: {terms: [the, und, der, die]}\n"
+              "topics:\n  - {name: everything, threshold: 0.05, rules: [{together: [common]}]}\n")
 
     def config(name: str, names: list[str]) -> Path:
         return write_config(tmp_path / name, "sources:\n" + "".join(sources[n] for n in names), settings, topics)
@@ -256,4 +285,21 @@ def test_sharded_ingest_in_parallel_then_an_overlapping_run(postgres, corpus_ser
     status = cli("status")
     assert status.returncode == 0, status.stdout + status.stderr
     assert "Last runs" in status.stdout and "completed" in status.stdout, status.stdout
+
+    # the digest flow reads the lake and records its claims there: every matched article once
+    (overlap / "alerts.yaml").write_text(
+        "subscribers:\n  - {name: desk, url_env: NEWSWATCH_TEST_HOOK, topics: ['*'], max_age_days: 100000,"
+        " max_items: 500, cadence: {kind: instant}}\n", encoding="utf-8")
+    with Receiver() as hook:
+        digest = subprocess.run([sys.executable, str(REPO / "flows" / "digest.py"), "--config-dir", str(overlap)],
+                                env={**env, "PREFECT_HOME": str(tmp_path / "home-a"),
+                                     "NEWSWATCH_TEST_HOOK": f"json://127.0.0.1:{hook.port}/hook"},
+                                cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert digest.returncode == 0, digest.stdout[-2000:] + digest.stderr[-3000:]
+    conn = connect(target, read_only=True)
+    sent, distinct_sent = conn.execute("select count(*), count(distinct article_id) from sent_items"
+                                       " where status = 'sent'").fetchone()
+    matched = conn.execute("select count(distinct article_id) from article_topics where is_match").fetchone()[0]
+    conn.close()
+    assert len(hook.bodies) == 1 and sent == distinct_sent == matched > 0, (len(hook.bodies), sent, matched, digest.stdout)
     print(f"two shards in parallel: {n} articles in {parallel_s:.1f} s")

@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from conftest import REPO, local_source, require_corpus, write_config
-from faults import ARTICLE_FAULTS, FaultServer, feed_100k, nested_10mb, run_measured, sitemap_1m, zeros_bomb
+from faults import ARTICLE_FAULTS, FaultServer, feed_100k, nested_10mb, run_measured, sitemap_700k, zeros_bomb
 
 pytestmark = pytest.mark.flow
 
@@ -52,7 +52,7 @@ SOURCES = {
     "indexlaughs": ("html_index", "/hostile/index-laughs.html", {}, None),
     "sitemapself": ("sitemap", "/hostile/sitemap-self.xml", {}, None),
     "sitemapbomb": ("sitemap", "/hostile/sitemap-bomb.xml.gz", {}, "malformed"),
-    "sitemap1m": ("sitemap", "/hostile/sitemap-1m.xml.gz", {"max_items": 3}, "malformed"),
+    "sitemap700k": ("sitemap", "/hostile/sitemap-700k.xml.gz", {"max_items": 3}, "malformed"),
     "indexnested": ("html_index", "/hostile/nested-10mb.html", {}, None),
     "feedslowloris": ("rss", "/hostile/slowloris", {}, "timeout"),
     "feedtrickle": ("rss", "/hostile/trickle", {}, "timeout"),
@@ -68,7 +68,7 @@ SOURCES = {
     "feedlocalhost": ("rss", "/hostile/to-localhost", {}, "blocked_address"),
 }
 ERROR_WORDS = (  # (source, words its recorded reason must contain)
-    ("feed100k", "1,000 entries"), ("sitemap1m", "50,000 URLs"), ("sitemapbomb", "too large"),
+    ("feed100k", "1,000 entries"), ("sitemap700k", "50,000 URLs"), ("sitemapbomb", "too large"),
     ("feedmetadata", "169.254.169.254"), ("feedlocalhost", "localhost"), ("feedtrickle", "3 s"),
 )
 
@@ -78,7 +78,7 @@ def fault_server():
     require_corpus()
     with FaultServer() as srv:
         # build the big documents now, not inside a request the client is timing
-        feed_100k(srv.base), sitemap_1m(srv.base), zeros_bomb(), nested_10mb()
+        feed_100k(srv.base), sitemap_700k(srv.base), zeros_bomb(), nested_10mb()
         yield srv
 
 
@@ -180,7 +180,7 @@ def test_no_private_or_non_http_target_is_ever_requested(hostile_run):
 
 def test_huge_feeds_and_sitemaps_are_capped_per_document_and_run(hostile_run):
     fetched = [p for _, p, _ in hostile_run["site"].log if p.startswith("/hostile/none/")]
-    assert len(fetched) == 6  # max_items 3 of the 100,000-item feed and of the 1,000,000-URL sitemap
+    assert len(fetched) == 6  # max_items 3 of the 100,000-item feed and of the 700,000-URL sitemap
 
 
 def test_articles_stored_before_the_run_are_untouched(hostile_run):
@@ -244,7 +244,7 @@ def test_parsers_read_at_most_their_cap_of_a_huge_document(fault_server):
     feed = parse_feed(feed_100k(fault_server.base), fault_server.base + "/f")
     assert len(feed.entries) == MAX_FEED_ENTRIES and "1,000 entries" in feed.error
     assert feed.entries[-1].url.endswith(f"/none/{MAX_FEED_ENTRIES - 1}")  # the first ones, in order
-    smap = parse_sitemap(sitemap_1m(fault_server.base), fault_server.base + "/s.xml.gz")
+    smap = parse_sitemap(sitemap_700k(fault_server.base), fault_server.base + "/s.xml.gz")
     assert len(smap.entries) == MAX_SITEMAP_URLS and "50,000 URLs" in smap.error
     links = "".join(f'<a href="/2026/01/02/offshore-wind-story-number-{i}">s</a>' for i in range(20_000))
     index = discover_links(f"<html><body>{links}</body></html>", "http://news.example/")

@@ -114,3 +114,15 @@ def test_every_view_file_creates_a_view(tmp_path):
         name = p.read_text().split("create or replace view", 1)[1].split()[0]
         assert name in views
         conn.execute(f"select * from {name} limit 1").fetchall()
+
+
+def test_a_killed_runs_row_is_marked_abandoned_by_the_next_run(tmp_path):
+    from newswatch.store.ingest import finish_run, start_run
+
+    conn = connect(tmp_path / "runs.duckdb")
+    start_run(conn, "killed", "ingest")  # never finished: the process was killed
+    start_run(conn, "next", "ingest")
+    finish_run(conn, "next", "completed", {})
+    rows = dict(conn.execute("select run_id, status from runs").fetchall())
+    assert rows == {"killed": "abandoned", "next": "completed"}
+    assert "killed or crashed" in conn.execute("select error from runs where run_id = 'killed'").fetchone()[0]

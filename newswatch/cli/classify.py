@@ -83,20 +83,22 @@ def reclassify(
     Example: newswatch reclassify --topic japan-china
     """
     from newswatch.classify.rescore import score_stored_articles
-    from newswatch.store import DatabaseBusyError, connect
+    from newswatch.store import StoreUnavailable, connect, writer_lock
 
     config, compiled = _compiled(config_dir)
     if topic is not None and topic not in compiled.by_name:
         known = ", ".join(compiled.by_name)
         raise fail(f"unknown topic {topic!r} (fix: use one of {known})")
+    path = resolve_db_path(db, config.settings)
     try:
-        conn = connect(resolve_db_path(db, config.settings))
-    except DatabaseBusyError as exc:
+        with writer_lock(path, config.settings.lock_wait_s, on_wait=lambda m: typer.echo(m, err=True)):
+            conn = connect(path)
+            try:
+                summary = score_stored_articles(conn, compiled, topic)
+            finally:
+                conn.close()
+    except StoreUnavailable as exc:
         raise fail(str(exc)) from None
-    try:
-        summary = score_stored_articles(conn, compiled, topic)
-    finally:
-        conn.close()
     typer.echo(
         f"{summary.articles} articles, {summary.rows} scores: {summary.changed} changed "
         f"({summary.now_matching} now matching, {summary.no_longer_matching} no longer matching)"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +15,7 @@ from rich.table import Table
 from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail
 from newswatch.config import ConfigError, load_config, resolve_db_path
 from newswatch.digest import SubscriberResult, preview_digests, run_digests
-from newswatch.store import DatabaseBusyError, connect
+from newswatch.store import StoreUnavailable, connect, writer_lock
 
 
 @app.command()
@@ -39,14 +42,12 @@ def digest(
         newswatch digest --config-dir config --preview /tmp/digest.html
     """
     if preview:
-        config, conn = _open(config_dir, db)
-        try:
-            for path in preview_digests(conn, config.alerts, preview, subscribers=subscriber):
-                typer.echo(f"preview written: {path}")
-        except KeyError as exc:
-            raise fail(str(exc.args[0])) from None
-        finally:
-            conn.close()
+        with _open(config_dir, db) as (config, conn):
+            try:
+                for path in preview_digests(conn, config.alerts, preview, subscribers=subscriber):
+                    typer.echo(f"preview written: {path}")
+            except KeyError as exc:
+                raise fail(str(exc.args[0])) from None
         return
     run_digest_now(config_dir, db, only_due=only_due, subscribers=subscriber)
 
@@ -62,24 +63,30 @@ def run_digest_now(
 
     Raises typer.Exit(1) after printing when any subscriber's digest failed.
     """
-    config, conn = _open(config_dir, db)
-    try:
-        results = run_digests(conn, config.alerts, only_due=only_due, subscribers=subscribers)
-    except KeyError as exc:
-        raise fail(str(exc.args[0])) from None
-    finally:
-        conn.close()
+    with _open(config_dir, db) as (config, conn):
+        try:
+            results = run_digests(conn, config.alerts, only_due=only_due, subscribers=subscribers)
+        except KeyError as exc:
+            raise fail(str(exc.args[0])) from None
     print_results(results)
     if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
     return results
 
 
-def _open(config_dir: Path | None, db: Path | None):
+@contextmanager
+def _open(config_dir: Path | None, db: Path | None) -> Iterator[tuple]:
+    """Config and a writable connection, holding the writer lock (an ingest may be running)."""
     try:
         config = load_config(config_dir)
-        return config, connect(resolve_db_path(db, config.settings))
-    except (ConfigError, DatabaseBusyError) as exc:
+        path = resolve_db_path(db, config.settings)
+        with writer_lock(path, config.settings.lock_wait_s, on_wait=lambda m: typer.echo(m, err=True)):
+            conn = connect(path)
+            try:
+                yield config, conn
+            finally:
+                conn.close()
+    except (ConfigError, StoreUnavailable) as exc:
         raise fail(str(exc)) from None
 
 

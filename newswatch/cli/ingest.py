@@ -11,7 +11,7 @@ from rich.table import Table
 from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail
 from newswatch.config import ConfigError
 from newswatch.models import RunSummary
-from newswatch.store import DatabaseBusyError
+from newswatch.store import StoreUnavailable
 
 
 def run_ingest(config_dir, db) -> RunSummary:
@@ -19,7 +19,7 @@ def run_ingest(config_dir, db) -> RunSummary:
 
     try:
         return asyncio.run(ingest_flow(str(config_dir) if config_dir else None, str(db) if db else None))
-    except (ConfigError, DatabaseBusyError) as exc:
+    except (ConfigError, StoreUnavailable) as exc:
         raise fail(str(exc)) from None
 
 

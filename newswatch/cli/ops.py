@@ -17,7 +17,7 @@ from rich.table import Table
 
 from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail
 from newswatch.config import AppConfig, ConfigError, load_config, resolve_db_path
-from newswatch.store import DatabaseBusyError, connect, writer_lock
+from newswatch.store import DatabaseBusyError, StoreUnavailable, connect, writer_lock
 
 sources_app = typer.Typer(
     help="Look at the configured sources.\n\nExample: newswatch sources check --config-dir config",
@@ -44,7 +44,7 @@ def _reader(path: Path) -> duckdb.DuckDBPyConnection:
 
     try:
         return connect_reader(path)
-    except (FileNotFoundError, DatabaseBusyError) as exc:
+    except (FileNotFoundError, StoreUnavailable) as exc:
         raise fail(str(exc)) from None
 
 

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail
 from newswatch.config import ConfigError, load_config, resolve_db_path
-from newswatch.store import DatabaseBusyError
+from newswatch.store import StoreUnavailable
 from newswatch.store.fts import SearchUnavailable, load_fts
 
 # describe/show/summarize/pragma_* parse as SELECT; COPY, ATTACH, SET, LOAD, INSERT… are refused
@@ -44,7 +44,7 @@ def open_readonly(config_dir, db) -> duckdb.DuckDBPyConnection:
     path = resolve_db_path(db, settings)
     try:
         conn = connect_reader(path)
-    except (FileNotFoundError, DatabaseBusyError) as exc:
+    except (FileNotFoundError, StoreUnavailable) as exc:
         raise fail(str(exc)) from None
     try:
         load_fts(conn)

@@ -27,6 +27,14 @@ class _SourceBase(BaseModel):
     def _strip(cls, v: object) -> object:
         return v.strip() if isinstance(v, str) else v
 
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, v: AnyHttpUrl) -> AnyHttpUrl:
+        if v.username or v.password:
+            raise ValueError("a source URL must not carry a user name or password: it would be stored in "
+                             "the database and logs (fix: remove user:password@ from the URL)")
+        return v
+
     @property
     def url_str(self) -> str:
         return str(self.url)

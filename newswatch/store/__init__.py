@@ -7,6 +7,7 @@ transaction, each idempotent.
 
 from newswatch.store.db import (
     DatabaseBusyError,
+    StoreUnavailable,
     connect,
     create_views,
     migrate,
@@ -14,4 +15,4 @@ from newswatch.store.db import (
     writer_lock,
 )
 
-__all__ = ["DatabaseBusyError", "connect", "create_views", "migrate", "transaction", "writer_lock"]
+__all__ = ["DatabaseBusyError", "StoreUnavailable", "connect", "create_views", "migrate", "transaction", "writer_lock"]

@@ -32,7 +32,11 @@ SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 MIGRATION_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
-class DatabaseBusyError(RuntimeError):
+class StoreUnavailable(RuntimeError):
+    """The store cannot be opened now: busy file, unreachable lake catalog, missing extension."""
+
+
+class DatabaseBusyError(StoreUnavailable):
     """Another process holds the DuckDB file (DuckDB allows one writer process per file)."""
 
 

@@ -82,6 +82,13 @@ def start_run(conn: duckdb.DuckDBPyConnection, run_id: str, flow: str) -> None:
                     [(run_id, flow, datetime.now(timezone.utc), "running")],
                     "on conflict (run_id) do update set status = 'running', finished_at = null")
         return
+    # under the file's writer lock no other run is alive: a 'running' row is one that was killed
+    conn.execute(
+        "update runs set status = 'abandoned', finished_at = now(), "
+        "error = 'the process ended without finishing (killed or crashed); its committed batches are kept' "
+        "where status = 'running' and run_id <> ?",
+        [run_id],
+    )
     # on conflict: a retried flow run re-uses its id instead of failing or duplicating
     conn.execute(
         "insert into runs (run_id, flow, started_at, status) values (?, ?, now(), 'running') "

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import duckdb
 
+from newswatch.store.db import StoreUnavailable
+
 from newswatch.config.settings import LakeTarget
 
 DUCKDB_VERSION = "v1.5.5"  # extension files load only into this exact DuckDB build
@@ -43,7 +45,7 @@ _WRITE_RE = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(insert|update|delete|merge|creat
                        re.IGNORECASE)
 
 
-class LakeUnavailable(RuntimeError):
+class LakeUnavailable(StoreUnavailable):
     """An extension package is missing, or the catalog cannot be reached."""
 
 

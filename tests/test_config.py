@@ -71,3 +71,16 @@ def test_db_path_precedence(tmp_path, monkeypatch):
     monkeypatch.setenv("NEWSWATCH_DB", "from-env.duckdb")
     assert str(resolve_db_path(None, settings)) == "from-env.duckdb"
     assert str(resolve_db_path("cli.duckdb", settings)) == "cli.duckdb"
+
+
+def test_commented_example_subscriber_in_alerts_yaml_is_valid(tmp_path):
+    """config/alerts.yaml ships its example commented out (so a fresh `newswatch run` ends cleanly);
+    uncommenting it, as the file says to, must give a valid subscriber."""
+    text = (REPO_CONFIG / "alerts.yaml").read_text(encoding="utf-8")
+    example = text.split("# subscribers:\n", 1)[1]
+    uncommented = "subscribers:\n" + "\n".join(line[2:] if line.startswith("# ") else line
+                                                for line in example.splitlines())
+    (tmp_path / "alerts.yaml").write_text(uncommented, encoding="utf-8")
+    subs = load_config(tmp_path).alerts.subscribers
+    assert [s.name for s in subs] == ["japan-desk"] and subs[0].url_env == ("NEWSWATCH_ALERT_EMAIL_URL",)
+    assert load_config(REPO_CONFIG).alerts.subscribers == ()

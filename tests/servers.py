@@ -18,6 +18,7 @@ import hashlib
 import html
 import json
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -300,3 +301,66 @@ class CorpusServer:
 def ground_truth() -> dict[str, str]:
     data = json.loads((EXTRACTION / "ground-truth.json").read_text(encoding="utf-8"))
     return {k: v["articleBody"] for k, v in data.items()}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for servers started later, or never: a 'down' target)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Post:
+    path: str
+    headers: dict
+    body: bytes
+
+    @property
+    def payload(self):
+        return json.loads(self.body or b"null")
+
+
+class _HookHandler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.received.append(Post(self.path, dict(self.headers), body))
+        self.send_response(self.server.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class WebhookReceiver:
+    """A chat/webhook target on 127.0.0.1 (apprise's json:// and mmost:// reach it): keeps every
+    POST in `received`; answers `status` (set it to 500 to play a failing receiver)."""
+
+    def __init__(self, port: int = 0, status: int = 200):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _HookHandler)
+        self.httpd.daemon_threads = True
+        self.httpd.received, self.httpd.status = [], status
+        self.port = self.httpd.server_address[1]
+
+    @property
+    def received(self) -> list[Post]:
+        return self.httpd.received
+
+    @property
+    def status(self) -> int:
+        return self.httpd.status
+
+    @status.setter
+    def status(self, value: int) -> None:
+        self.httpd.status = value
+
+    def __enter__(self) -> WebhookReceiver:
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

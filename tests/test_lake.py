@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, local_source, write_config
+from servers import WebhookReceiver, free_port
 from newswatch.config import LakeTarget, Settings, resolve_db_path
 from newswatch.models import Article
 from newswatch.store import connect, writer_lock
@@ -80,11 +80,6 @@ def test_a_lake_takes_no_writer_lock(tmp_path):
 
 # --- a real PostgreSQL --------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _as_postgres(args: list[str], **kw) -> subprocess.CompletedProcess:
     """initdb refuses root: run the server's tools as the `postgres` user when we are root."""
@@ -107,7 +102,7 @@ def postgres():
     root = Path(tempfile.mkdtemp(prefix="newswatch-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     init = _as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"])
     if init.returncode:
         shutil.rmtree(root, ignore_errors=True)
@@ -168,33 +163,6 @@ def test_concurrent_writers_of_overlapping_articles_store_each_once(postgres, tm
 
 
 # --- real flow runs: two shards in parallel processes, then an overlapping run ------------------
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1 (apprise's json:// target): keeps every POSTed body."""
-
-    def __enter__(self) -> Receiver:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        bodies = self.bodies = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
 
 def _lake_env(tmp_path: Path, catalog: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "NEWSWATCH_DB"}
@@ -290,7 +258,7 @@ def test_sharded_ingest_in_parallel_then_an_overlapping_run(postgres, corpus_ser
     (overlap / "alerts.yaml").write_text(
         "subscribers:\n  - {name: desk, url_env: NEWSWATCH_TEST_HOOK, topics: ['*'], max_age_days: 100000,"
         " max_items: 500, cadence: {kind: instant}}\n", encoding="utf-8")
-    with Receiver() as hook:
+    with WebhookReceiver() as hook:
         digest = subprocess.run([sys.executable, str(REPO / "flows" / "digest.py"), "--config-dir", str(overlap)],
                                 env={**env, "PREFECT_HOME": str(tmp_path / "home-a"),
                                      "NEWSWATCH_TEST_HOOK": f"json://127.0.0.1:{hook.port}/hook"},
@@ -301,5 +269,5 @@ def test_sharded_ingest_in_parallel_then_an_overlapping_run(postgres, corpus_ser
                                        " where status = 'sent'").fetchone()
     matched = conn.execute("select count(distinct article_id) from article_topics where is_match").fetchone()[0]
     conn.close()
-    assert len(hook.bodies) == 1 and sent == distinct_sent == matched > 0, (len(hook.bodies), sent, matched, digest.stdout)
+    assert len(hook.received) == 1 and sent == distinct_sent == matched > 0, (len(hook.received), sent, matched, digest.stdout)
     print(f"two shards in parallel: {n} articles in {parallel_s:.1f} s")

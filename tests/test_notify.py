@@ -9,13 +9,11 @@ import email
 import email.policy
 import json
 import logging
-import socket
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
+from servers import WebhookReceiver, free_port
 from test_digest import HOSTILE_TITLE, add_article, alerts, sent_ids
 
 from newswatch.digest import run_digests
@@ -24,12 +22,6 @@ from newswatch.notify import channel_for, redact, redact_text, resolve_urls
 NOW = datetime.now(UTC)
 SMTP_PASSWORD = "Sup3rS3cretPw"
 WEBHOOK_TOKEN = "tok9f8e7d6c5b4a3"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Mailbox:
@@ -51,28 +43,10 @@ def smtp():
     controller.stop()
 
 
-class _Hook(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.received.append((self.path, json.loads(body or b"null")))
-        self.send_response(self.server.status)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def webhook():
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Hook)
-    server.received, server.status = [], 200
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with WebhookReceiver() as receiver:
+        yield receiver
 
 
 def mailto(port: int, password: str | None = None) -> str:
@@ -117,9 +91,10 @@ def test_email_digest_arrives_once_with_sections_links_escaping_and_plain_part(c
 
 def test_chat_form_reaches_a_json_webhook_as_short_markdown(conn, webhook):
     populate(conn)
-    env = {"NW_TEST_URL": f"json://127.0.0.1:{webhook.server_port}/hooks/{WEBHOOK_TOKEN}"}
+    env = {"NW_TEST_URL": f"json://127.0.0.1:{webhook.port}/hooks/{WEBHOOK_TOKEN}"}
     assert run_digests(conn, alerts(), env=env)[0].status == "sent"
-    (path, payload), = webhook.received
+    (post,) = webhook.received
+    path, payload = post.path, post.payload
     assert path == f"/hooks/{WEBHOOK_TOKEN}"
     message = payload["message"]
     assert message.startswith("**newswatch digest: 3 new")
@@ -130,9 +105,10 @@ def test_chat_form_reaches_a_json_webhook_as_short_markdown(conn, webhook):
 
 def test_mattermost_url_can_target_a_local_receiver(conn, webhook):
     populate(conn)
-    env = {"NW_TEST_URL": f"mmost://127.0.0.1:{webhook.server_port}/{WEBHOOK_TOKEN}"}
+    env = {"NW_TEST_URL": f"mmost://127.0.0.1:{webhook.port}/{WEBHOOK_TOKEN}"}
     assert run_digests(conn, alerts(), env=env)[0].status == "sent"
-    (path, payload), = webhook.received
+    (post,) = webhook.received
+    path, payload = post.path, post.payload
     assert path.endswith(WEBHOOK_TOKEN) and "Glaciers retreat" in payload["text"]
     assert len(payload["text"]) <= 4000
 
@@ -158,7 +134,7 @@ def test_webhook_error_status_is_a_failure_and_tokens_stay_out_of_records(conn, 
     populate(conn)
     webhook.status = 500
     caplog.set_level(logging.DEBUG)
-    url = f"json://127.0.0.1:{webhook.server_port}/hooks/{WEBHOOK_TOKEN}?token={WEBHOOK_TOKEN}x"
+    url = f"json://127.0.0.1:{webhook.port}/hooks/{WEBHOOK_TOKEN}?token={WEBHOOK_TOKEN}x"
     result = run_digests(conn, alerts(), env={"NW_TEST_URL": url})[0]
     assert result.status == "failed" and len(webhook.received) == 1
     assert WEBHOOK_TOKEN not in all_text_in_db(conn) + caplog.text + repr(result)
@@ -209,7 +185,7 @@ def test_digest_flow_reads_url_from_a_prefect_secret_and_publishes_a_redacted_ar
     cfg.mkdir()
     (cfg / "alerts.yaml").write_text(
         "subscribers:\n  - {name: desk, url_secret: desk-hook, topics: ['*'], cadence: instant}\n")
-    Secret(value=f"json://127.0.0.1:{webhook.server_port}/hooks/{WEBHOOK_TOKEN}").save("desk-hook", overwrite=True)
+    Secret(value=f"json://127.0.0.1:{webhook.port}/hooks/{WEBHOOK_TOKEN}").save("desk-hook", overwrite=True)
     results = digest_flow(config_dir=str(cfg), db_path=str(db))
     assert [r.status for r in results] == ["sent"] and len(webhook.received) == 1
     artifact = Artifact.get("digest-summary")
@@ -230,5 +206,5 @@ def conn(tmp_path):
 
 def test_articles_older_than_max_age_are_not_sent(conn, webhook):
     add_article(conn, "old", title="A story from last month", published_at=NOW - timedelta(days=30))
-    env = {"NW_TEST_URL": f"json://127.0.0.1:{webhook.server_port}/h"}
+    env = {"NW_TEST_URL": f"json://127.0.0.1:{webhook.port}/h"}
     assert run_digests(conn, alerts(), env=env)[0].status == "skipped_empty" and webhook.received == []

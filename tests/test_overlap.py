@@ -12,17 +12,15 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from conftest import REPO, local_source, require_corpus, write_config
-from servers import CorpusServer, build_site
+from servers import CorpusServer, WebhookReceiver, build_site
 
 pytestmark = pytest.mark.flow
 
@@ -31,28 +29,10 @@ WAIT_MESSAGE = "another newswatch run is writing to"
 SKIP_MESSAGE = "gave up after waiting 0 s"
 
 
-class _Hook(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.received.append(json.loads(body or b"null"))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def receiver():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
-    server.received = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with WebhookReceiver() as hook:
+        yield hook
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +103,7 @@ def test_two_ingests_and_two_digests_at_once_wait_in_turn_and_send_each_article_
                                        "cadence: instant, max_items: 500}\n")
     db = tmp_path / "news.duckdb"
     seeded = seed(db)
-    env = {**os.environ, "NW_OVERLAP_URL": f"json://127.0.0.1:{receiver.server_port}/hook"}
+    env = {**os.environ, "NW_OVERLAP_URL": f"json://127.0.0.1:{receiver.port}/hook"}
     ingest = [str(REPO / "flows" / "ingest.py"), "--db", str(db), "--config-dir"]
     digest = [str(REPO / "flows" / "digest.py"), "--db", str(db), "--config-dir", str(cfg)]
     logs = {name: tmp_path / f"{name}.log" for name in ("skip", "a", "b", "d1", "d2")}
@@ -156,6 +136,6 @@ def test_two_ingests_and_two_digests_at_once_wait_in_turn_and_send_each_article_
         conn.close()
     assert seeded <= {aid for aid, _ in sent}
     assert len(receiver.received) == dict(digests).get("sent", 0) >= 1
-    messages = [json.dumps(m) for m in receiver.received]
+    messages = [json.dumps(m.payload) for m in receiver.received]
     for title in SEED_TITLES:  # each seeded article reached the receiver exactly once
         assert sum(title in m for m in messages) == 1, (title, messages)

@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from servers import WebhookReceiver, free_port
 from test_digest import add_article
 
 pytestmark = pytest.mark.flow
@@ -24,25 +22,6 @@ pytestmark = pytest.mark.flow
 PASSWORD = "pw-Zq8Xv3Lm9Tk2"
 TOKEN = "tok-Hn4Rb7Wc1Yd6"
 USER = "nw-user-J5q"
-
-
-class _Hook(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.received.append((self.path, self.headers.get("Authorization"), body))
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *args):
-        pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Everything(logging.Handler):
@@ -113,14 +92,8 @@ def test_apprise_secrets_stay_out_of_logs_artifacts_and_database(tmp_path, monke
     caplog.set_level(logging.DEBUG)
     try:
         down = digest_flow(config_dir=str(cfg), db_path=str(db), return_state=True)
-        server = ThreadingHTTPServer(("127.0.0.1", port), _Hook)
-        server.received = []
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
+        with WebhookReceiver(port) as server:
             up = digest_flow(config_dir=str(cfg), db_path=str(db), return_state=True)
-        finally:
-            server.shutdown()
-            server.server_close()
     finally:
         for lg in watched:
             lg.removeHandler(everything)
@@ -128,7 +101,7 @@ def test_apprise_secrets_stay_out_of_logs_artifacts_and_database(tmp_path, monke
     results_down, results_up = down.result(), up.result()
     assert [r.status for r in results_down] == ["failed"] and results_down[0].error
     assert [r.status for r in results_up] == ["sent"] and len(server.received) == 1
-    path, auth, _ = server.received[0]
+    path, auth = server.received[0].path, server.received[0].headers.get("Authorization")
     assert TOKEN in path and auth  # the secret did reach its receiver: the test is not vacuous
     out, err = capfd.readouterr()
     places = {

@@ -1,7 +1,7 @@
 """Article extraction: fetched HTML → clean text and metadata (CPU-bound, no network).
 
-`extract_article` is a pure function of (html bytes, URLs, feed entry); `ExtractorPool` runs it on
-all cores in worker processes so extraction overlaps with fetching.
+`extract_article` is a pure function of (html bytes, URLs, feed entry); `pipeline.PagePool` runs it
+(with classification) on all cores in worker processes, so extraction overlaps with fetching.
 """
 
 from __future__ import annotations
@@ -177,13 +177,13 @@ def _body_date(html: str, url: str) -> str | None:
         return None
 
 
-def page_metadata(tree, url: str, fallback_date: bool) -> PageMeta:
-    """The metadata newswatch stores, read from an already-parsed page.
+def page_metadata(tree, url: str) -> PageMeta:
+    """The metadata newswatch stores, read from a parsed page (in practice its `<head>`).
 
     trafilatura's own `with_metadata=True` also mines categories, tags, licence and bylines, and
     runs htmldate's extensive search on every page: ~45 % of the extraction time in our profile.
     We keep meta tags, JSON-LD, title, canonical URL and site name; the date comes from htmldate's
-    fast path, and its extensive search runs only when the feed gave no date either.
+    fast path (`_body_date` runs the extensive search when neither head nor feed has a date).
     """
     from htmldate import find_date
     from trafilatura.metadata import examine_meta, extract_meta_json, extract_sitename, extract_title, extract_url
@@ -196,8 +196,6 @@ def page_metadata(tree, url: str, fallback_date: bool) -> PageMeta:
     page_url = meta.url or extract_url(tree, url)
     try:
         date = find_date(tree, url=page_url, original_date=True, extensive_search=False)
-        if date is None and fallback_date:
-            date = find_date(tree, url=page_url, original_date=True, extensive_search=True)
     except Exception:  # noqa: BLE001 - htmldate on hostile markup
         date = None
     author = meta.author if meta.author and " " in meta.author else None  # a bare handle is not a name
@@ -231,7 +229,7 @@ def extract_article(job: ExtractJob) -> Article | ExtractFailure:
         html = decode_html(job.html, job.charset)[:MAX_HTML_CHARS]
         head = parse_head(html)
         if head is not None:
-            meta = page_metadata(head, job.fetched_url, fallback_date=False)
+            meta = page_metadata(head, job.fetched_url)
         doc = trafilatura.bare_extraction(html, include_comments=False, with_metadata=False)
         text = (doc.text or "").strip() if doc is not None else ""
         if meta.date is None and (entry is None or entry.published_at is None) and text:

@@ -186,11 +186,12 @@ class Fetcher:
                 )
             hops.append(nxt)
             seen.add(nxt)
+            await self._check_address(nxt, req)  # every hop, after DNS: a redirect may point inside
             url = nxt
 
     async def _get_once(self, url: str, req: FetchRequest, cap: int) -> _Response:
+        """One GET of a URL whose address was checked (by `fetch` or, for a redirect, `_follow`)."""
         host = host_of(url)
-        await self._check_address(url, req)
         headers = {"User-Agent": self.settings.user_agent}
         if req.etag:
             headers["If-None-Match"] = req.etag

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import threading
 from datetime import datetime, timezone
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -126,3 +125,24 @@ def test_a_killed_runs_row_is_marked_abandoned_by_the_next_run(tmp_path):
     rows = dict(conn.execute("select run_id, status from runs").fetchall())
     assert rows == {"killed": "abandoned", "next": "completed"}
     assert "killed or crashed" in conn.execute("select error from runs where run_id = 'killed'").fetchone()[0]
+
+
+def test_sync_sources_rewrites_only_changed_sources_and_disables_removed_ones(tmp_path):
+    from newswatch.config.sources import SourcesFile
+    from newswatch.store.ingest import sync_sources
+
+    def sources(*specs):
+        return SourcesFile.model_validate({"sources": [{"name": n, "kind": "rss", "url": u} for n, u in specs]}).sources
+
+    conn = connect(tmp_path / "src.duckdb")
+    sync_sources(conn, sources(("a", "https://a.example/f"), ("b", "https://b.example/f")))
+    before = dict(conn.execute("select source, updated_at from sources").fetchall())
+    sync_sources(conn, sources(("a", "https://a.example/f"), ("b", "https://b.example/f")))
+    assert dict(conn.execute("select source, updated_at from sources").fetchall()) == before
+    sync_sources(conn, sources(("a", "https://a.example/new")))
+    rows = {s: (url, on, at) for s, url, on, at in conn.execute("select source, url, is_enabled, updated_at from sources").fetchall()}
+    assert rows["a"][:2] == ("https://a.example/new", True) and rows["a"][2] > before["a"]
+    assert rows["b"][1] is False  # gone from sources.yaml: kept, disabled
+    disabled_at = rows["b"][2]
+    sync_sources(conn, sources(("a", "https://a.example/new")))
+    assert conn.execute("select updated_at from sources where source = 'b'").fetchone()[0] == disabled_at

@@ -43,7 +43,7 @@ def sync_sources(conn: duckdb.DuckDBPyConnection, sources: Sequence) -> None:
     rows = [(s.name, s.kind, s.url_str, s.lang, s.enabled, s.model_dump_json()) for s in sources]
     stored = set(conn.execute("select source, kind, url, lang, is_enabled, config::varchar from sources").fetchall())
     names = {r[0] for r in rows}
-    gone = [name for name, *_rest in stored if name not in names]
+    gone = [r[0] for r in stored if r[0] not in names and r[4]]  # still enabled, no longer configured
     if is_lake(conn):
         gone = []  # a lake is shared by shards: a source missing here is another shard's, not removed
     rows = [r for r in rows if r not in stored]  # unchanged sources are not rewritten every run

@@ -170,9 +170,7 @@ async def _parse_sitemaps(fetcher: Fetcher, src: SourceConfig, res: FetchResult,
             queue.extend((u, depth + 1) for u in sub.child_sitemaps)
         results.append(child)
     errors = [r.error for r in results if r.error]
-    error = parsed.error if not entries else None
-    if not entries and errors:
-        error = errors[0]
+    error = None if entries else next(iter(errors), parsed.error)  # no entries: say why
     return ParsedSource(tuple(entries), (), error, parsed.kind), tuple(results)
 
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -17,6 +18,9 @@ from newswatch.urls import InvalidURL, canonicalize_url, host_of, url_id
 
 META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
 MIN_LANG_CHARS = 40  # shorter texts give language detectors coin flips
+# py3langid's cost grows with length (0.38 ms at 1,000 chars, 0.2 at 500); on the corpus, 300 chars
+# already agree with 1,000 on all 181 pages
+LANG_SAMPLE_CHARS = 500
 MAX_HTML_CHARS = 3_000_000  # pathological pages beyond this are cut before parsing
 
 
@@ -90,7 +94,7 @@ def _codec(enc: str) -> str:
 
 def detect_language(text: str, hint: str | None = None) -> str | None:
     """Language of the text itself (ISO 639-1); the hint only when the text is too short."""
-    sample = text[:1000]  # language ID needs a paragraph; py3langid costs grow with length
+    sample = text[:LANG_SAMPLE_CHARS]
     if len(sample.strip()) < MIN_LANG_CHARS:
         return _norm_lang(hint)
     if _kana_share(sample) > 0.02:
@@ -113,7 +117,9 @@ def _norm_lang(value: str | None) -> str | None:
 
 
 def content_hash(text: str) -> str:
-    norm = " ".join(unicodedata.normalize("NFKC", text).lower().split())
+    if not unicodedata.is_normalized("NFKC", text):  # the check is a fast C scan; most texts pass
+        text = unicodedata.normalize("NFKC", text)
+    norm = " ".join(text.lower().split())
     return hashlib.sha256(norm.encode("utf-8")).hexdigest()[:32]
 
 
@@ -211,12 +217,30 @@ MAX_HEAD_CHARS = 200_000  # a <head> larger than this is not a real page's head
 
 def parse_head(html: str):
     """Parse only the document's <head> (where meta tags, JSON-LD, canonical link and <title> live):
-    ~10x cheaper than a second parse of the whole page next to trafilatura's own."""
-    from trafilatura.utils import load_html
+    ~10x cheaper than a second parse of the whole page next to trafilatura's own.
+
+    lxml with trafilatura's parser settings, without trafilatura's `load_html` checks (made for
+    whole documents): half the cost, the same metadata on every corpus page (measured)."""
+    from lxml.etree import ParserError
+    from lxml.html import document_fromstring
 
     m = HEAD_END_RE.search(html, 0, MAX_HEAD_CHARS)
-    head = html[: m.start()] if m else html[:MAX_HEAD_CHARS]
-    return load_html(head + "</head><body></body></html>")
+    head = (html[: m.start()] if m else html[:MAX_HEAD_CHARS]) + "</head><body></body></html>"
+    try:
+        try:
+            return document_fromstring(head, parser=_head_parser())
+        except ValueError:  # a str with an XML encoding declaration: lxml wants bytes then
+            return document_fromstring(head.encode("utf-8", "replace"), parser=_head_parser())
+    except ParserError:  # nothing parseable in the head
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _head_parser():
+    from lxml.html import HTMLParser
+
+    return HTMLParser(collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True,
+                      remove_pis=True)
 
 
 def extract_article(job: ExtractJob) -> Article | ExtractFailure:

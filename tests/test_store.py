@@ -146,3 +146,26 @@ def test_sync_sources_rewrites_only_changed_sources_and_disables_removed_ones(tm
     disabled_at = rows["b"][2]
     sync_sources(conn, sources(("a", "https://a.example/new")))
     assert conn.execute("select updated_at from sources where source = 'b'").fetchone()[0] == disabled_at
+
+
+def test_bulk_insert_round_trips_every_column_type(tmp_path):
+    """Rows travel as one JSON text cast to each column's declared type: values come back exactly
+    (unicode, quotes, newlines, NULLs, aware timestamps with microseconds, doubles, booleans, JSON)."""
+    from newswatch.store.db import bulk_insert
+
+    conn = connect(tmp_path / "rt.duckdb")
+    conn.execute("create table rt (k varchar primary key, t timestamptz, d double, i bigint, b boolean, j json, s varchar)")
+    when = datetime(2026, 11, 23, 11, 58, 33, 609397, tzinfo=timezone.utc)
+    rows = [
+        ("a", when, 0.1 + 0.2, 2**53 + 1, True, '{"x": [1, "é"]}', 'quote " back\\slash\nnew line é あ 😀'),
+        ("b", None, None, None, None, None, None),
+    ]
+    assert bulk_insert(conn, "rt", ("k", "t", "d", "i", "b", "j", "s"), rows) == 2
+    got = conn.execute("select k, t, d, i, b, j::varchar, s from rt order by k").fetchall()
+    assert got[0][:5] == rows[0][:5] and got[0][6] == rows[0][6]
+    assert got[0][5].replace(" ", "") == '{"x":[1,"é"]}'  # a JSON column keeps the document, not a string
+    assert got[1] == rows[1]
+    # the on-conflict clause applies as before
+    bulk_insert(conn, "rt", ("k", "s"), [("a", "new")], "on conflict (k) do update set s = excluded.s")
+    assert conn.execute("select s, d from rt where k = 'a'").fetchone() == ("new", 0.1 + 0.2)
+    conn.close()

@@ -80,11 +80,18 @@ def subscriber_rows(alerts: AlertsFile) -> list[store.SubscriberRow]:
 
 def refresh_after_ingest(conn: duckdb.DuckDBPyConnection, config: AppConfig) -> bool:
     """What a run does after writing: save the subscribers for the SQL views and rebuild the
-    full-text index if articles changed and the index is older than `search_reindex_minutes`
-    (`newswatch search` rebuilds a stale index itself). Call it on the run's writable connection, inside its
-    writer lock. Returns True when the index was rebuilt."""
+    full-text index when `fts.should_rebuild` says so (the tail of articles added or changed since
+    the last build is longer than `search_tail_max`, or an index exists and is older than
+    `search_reindex_minutes`); searches match the tail by substring meanwhile. Call it on the run's
+    writable connection, inside its writer lock. Returns True when the index was rebuilt."""
     store.save_subscribers(conn, subscriber_rows(config.alerts))
-    return fts.rebuild_if_stale(conn, min_age_s=config.settings.search_reindex_minutes * 60)
+    settings = config.settings
+    if fts.should_rebuild(fts.index_state(conn), settings.search_tail_max, settings.search_reindex_minutes,
+                          dialect=getattr(conn, "dialect", None)):  # never in lake mode: fts cannot index it
+        fts.rebuild_search_index(conn)
+        return True
+    fts.ensure_search_macro(conn)  # the SQL macro exists before the first build too (substring only)
+    return False
 
 
 def collect_status(conn: duckdb.DuckDBPyConnection, config: AppConfig | None, n_runs: int = 5) -> StatusReport:
@@ -92,9 +99,14 @@ def collect_status(conn: duckdb.DuckDBPyConnection, config: AppConfig | None, n_
     if config is not None and set(store.saved_subscribers(conn)) != set(subscriber_rows(config.alerts)):
         notes.append("alerts.yaml changed since the last run: pending counts follow the last run's subscribers")
     index = fts.index_state(conn)
-    if index.is_stale and getattr(conn, "dialect", None) != "ducklake":  # fts cannot index a lake table
-        notes.append(f"search index covers {index.indexed} of {index.articles} articles (rebuilt by the next "
-                     "ingest, or by `newswatch search`)")
+    if index.tail and getattr(conn, "dialect", None) != "ducklake":  # fts cannot index a lake table
+        rebuild = "by an ingest once past search_tail_max or search_reindex_minutes, or `newswatch search --reindex`"
+        if index.built_at is None:
+            notes.append(f"no search index yet: all {index.tail} articles are searched by substring until the "
+                         f"first build ({rebuild})")
+        else:
+            notes.append(f"search index covers {index.indexed} articles; {index.tail} added or changed since its "
+                         f"build are searched by substring until the next rebuild ({rebuild})")
     return StatusReport(store.latest_runs(conn, n_runs), store.source_health(conn), store.subscriber_backlog(conn),
                         index, notes)
 

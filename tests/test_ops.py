@@ -69,7 +69,9 @@ def seed(db: Path) -> None:
 
 @pytest.fixture()
 def seeded(tmp_path):
-    cfg = write_config(tmp_path / "cfg", "sources: []\n")
+    # search_tail_max 0: the run after seeding builds the search index (BM25 tests need one)
+    cfg = write_config(tmp_path / "cfg", "sources: []\n", "read_timeout_s: 1.5\nconnect_timeout_s: 2\n"
+                       "total_timeout_s: 10\nbackoff_s: 0.05\nsearch_tail_max: 0\n")
     (cfg / "alerts.yaml").write_text(ALERTS, encoding="utf-8")
     db = tmp_path / "news.duckdb"
     seed(db)
@@ -102,28 +104,66 @@ def test_japanese_query_falls_back_to_substring_match(seeded):
     conn.close()
 
 
-def test_index_is_stale_after_an_insert_and_rebuilt_once(seeded):
+def test_an_insert_after_the_build_is_found_from_the_tail_until_a_rebuild_ranks_it(seeded):
     _, db = seeded
     conn = connect(db)
-    assert not fts.index_state(conn).is_stale
+    assert fts.index_state(conn).tail == 0 and not fts.index_state(conn).is_stale
     conn.execute("insert into articles (article_id, url, fetched_url, source, title, fetched_at, text, content_hash,"
                  " extraction_method) values ('a6', 'u6', 'u6', 'wire', 'Hydrogen ferry', now(), 'ferry', 'h6', 'x')")
-    assert fts.index_state(conn).is_stale
-    assert fts.rebuild_if_stale(conn) is True
-    assert fts.rebuild_if_stale(conn) is False
-    assert [h.article_id for h in fts.search_articles(conn, "hydrogen")] == ["a6"]
+    state = fts.index_state(conn)
+    assert state.is_stale and state.tail == 1 and state.indexed == len(ARTICLES)
+    assert [(h.article_id, h.score) for h in fts.search_articles(conn, "hydrogen")] == [("a6", None)]
+    assert fts.rebuild_search_index(conn) == len(ARTICLES) + 1
+    assert fts.index_state(conn).tail == 0
+    hits = fts.search_articles(conn, "hydrogen")
+    assert [h.article_id for h in hits] == ["a6"] and hits[0].score is not None  # ranked by BM25 now
     conn.close()
 
 
-def test_search_command_rebuilds_a_stale_index_lazily(seeded):
+def _search_index_built_at(db: Path):
+    conn = connect(db, read_only=True)
+    try:
+        return conn.execute("select built_at from search_index").fetchall()
+    finally:
+        conn.close()
+
+
+def test_search_command_finds_new_articles_without_rebuilding_and_reindex_rebuilds(seeded):
     cfg, db = seeded
+    built = _search_index_built_at(db)
     conn = connect(db)
     conn.execute("insert into articles (article_id, url, fetched_url, source, title, fetched_at, text, content_hash,"
                  " extraction_method) values ('a7', 'u7', 'u7', 'wire', 'Geothermal plant', now(), 'heat', 'h7', 'x')")
     conn.close()
     res = invoke("search", "geothermal", "--db", str(db), "--config-dir", str(cfg), "--format", "json")
     assert res.exit_code == 0, res.output
-    assert [h["article_id"] for h in json.loads(res.stdout)] == ["a7"]
+    assert [(h["article_id"], h["score"]) for h in json.loads(res.stdout)] == [("a7", None)]  # from the tail
+    assert _search_index_built_at(db) == built  # plain search did not rebuild
+    table = invoke("search", "geothermal", "--db", str(db), "--config-dir", str(cfg))
+    assert table.exit_code == 0 and "new" in table.stdout and "Geothermal plant" in table.stdout
+
+    res = invoke("search", "geothermal", "--reindex", "--db", str(db), "--config-dir", str(cfg), "--format", "json")
+    assert res.exit_code == 0, res.output
+    hits = json.loads(res.stdout)
+    assert [h["article_id"] for h in hits] == ["a7"] and hits[0]["score"] is not None  # ranked: it is indexed now
+    assert _search_index_built_at(db) != built
+    conn = connect(db, read_only=True)
+    state = fts.index_state(conn)
+    conn.close()
+    assert state.tail == 0 and state.indexed == len(ARTICLES) + 1
+
+
+def test_search_reindex_while_a_run_writes_says_so_and_still_answers(seeded):
+    cfg, db = seeded
+    proc = hold_database(db, 3)
+    try:
+        res = invoke("search", "tanker", "--reindex", "--db", str(db), "--config-dir", str(cfg), "--format", "json")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert res.exit_code == 0, res.output
+    assert "the index was not rebuilt" in res.stderr
+    assert {h["article_id"] for h in json.loads(res.stdout)} == {"a1", "a4"}
 
 
 def test_analysts_search_macro_works_through_query(seeded):

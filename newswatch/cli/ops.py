@@ -132,8 +132,8 @@ def status(
         console.print(f"note: {note}")
 
 
-def _rebuild_index_if_stale(path: Path, console: Console) -> str | None:
-    """Rebuild a stale index when no run is writing; otherwise say why results may lag."""
+def _rebuild_index(path: Path, console: Console) -> str | None:
+    """Rebuild the search index now (--reindex) unless a run is writing; then say why it did not."""
     from newswatch.store import fts
 
     try:
@@ -141,24 +141,31 @@ def _rebuild_index_if_stale(path: Path, console: Console) -> str | None:
             conn = connect(path)
             try:
                 with console.status("rebuilding the search index…"):
-                    fts.rebuild_if_stale(conn)
+                    fts.rebuild_search_index(conn)
             finally:
                 conn.close()
     except DatabaseBusyError:
-        return "a run is writing: results come from the last index build and may miss the newest articles"
+        return ("a run is writing: the index was not rebuilt (results are still complete: articles added "
+                "since the last build are matched by substring)")
     return None
 
 
 @app.command()
 def search(
-    terms: Annotated[str, typer.Argument(help="Words every hit must contain (any case, accents ignored).")],
+    terms: Annotated[str, typer.Argument(
+        help="Words every hit must contain (any case; accents ignored in indexed articles).")],
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many hits.")] = 20,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    reindex: Annotated[bool, typer.Option(
+        "--reindex", help="Rebuild the full-text index first (skipped while a run is writing).")] = False,
     config_dir: ConfigDirOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Full-text search over stored articles (BM25 over title and text), best first.
 
+    Articles added or changed since the last index build are matched by substring
+    and listed first, newest first, with score "new" (ingest rebuilds the index
+    when they pile up: search_tail_max, search_reindex_minutes; --reindex: now).
     Japanese, Chinese and Korean queries match substrings (no word boundaries), newest first.
     Analysts get the same from SQL: select * from search_articles('terms').
 
@@ -171,7 +178,7 @@ def search(
     console = Console(stderr=True)
     if not path.exists():
         raise fail(f"{path}: no database yet (fix: run `newswatch ingest` first, or pass --db)")
-    note = None if fts.is_cjk(terms) else _rebuild_index_if_stale(path, console)
+    note = _rebuild_index(path, console) if reindex else None
     conn = _reader(path)
     try:
         hits = fts.search_articles(conn, terms, limit)
@@ -184,10 +191,12 @@ def search(
     if fmt == "json":
         typer.echo(json.dumps([asdict(h) for h in hits], default=str, ensure_ascii=False))
         return
+    unranked = "" if fts.is_cjk(terms) else "new"  # no score: a tail article (CJK: every hit is a substring one)
     table = Table("score", "date", "source", "lang", "title", "url", title=f"{len(hits)} hits for {terms!r}")
     for h in hits:
-        table.add_row("" if h.score is None else f"{h.score:.2f}", f"{h.sort_at:%Y-%m-%d}" if h.sort_at else "",
-                      h.source, h.lang or "", h.title or "", h.url)
+        score = unranked if h.score is None else f"{h.score:.2f}"
+        table.add_row(score, f"{h.sort_at:%Y-%m-%d}" if h.sort_at else "", h.source, h.lang or "", h.title or "",
+                      h.url)
     Console().print(table)
 
 

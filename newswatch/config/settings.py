@@ -42,8 +42,12 @@ class Settings(BaseModel):
     sitemap_window_days: float = Field(3.0, gt=0)
     lock_wait_s: float = Field(300.0, ge=0)  # a run waits this long for an earlier run to finish
     # the full-text index is rebuilt whole (DuckDB's fts does not follow inserts: ~6.5 s per 100k
-    # articles here), so an ingest rebuilds it at most this often; `newswatch search` rebuilds a stale one
+    # articles here); articles added or changed since the build (the "tail") are searched by substring.
+    # An ingest rebuilds when the tail is longer than search_tail_max, or when an index exists, the
+    # tail is not empty and the build is older than search_reindex_minutes. `newswatch search
+    # --reindex` rebuilds on demand.
     search_reindex_minutes: float = Field(60.0, ge=0)
+    search_tail_max: int = Field(5000, ge=0)
 
     @model_validator(mode="after")
     def _lake_needs_a_catalog(self) -> Settings:

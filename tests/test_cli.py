@@ -72,3 +72,15 @@ def test_ingest_with_invalid_config_names_file_and_key(tmp_path):
     res = runner.invoke(app, ["ingest", "--config-dir", str(tmp_path), "--db", str(tmp_path / "x.duckdb")])
     assert res.exit_code == 2
     assert "sources.yaml: sources[0].every (name: x): unknown key" in res.output
+
+
+def test_search_in_lake_mode_says_why_it_cannot(tmp_path, monkeypatch):
+    """fts cannot index DuckLake tables: `search` on a lake config fails with a reason and a fix
+    instead of a traceback (the lake is never contacted: the DSN points nowhere)."""
+    (tmp_path / "settings.yaml").write_text(f"storage: ducklake\nlake_data_path: {tmp_path / 'lake'}/\n")
+    monkeypatch.setenv("NEWSWATCH_LAKE_CATALOG", "dbname=nowhere host=127.0.0.1 port=1")
+    monkeypatch.delenv("NEWSWATCH_DB", raising=False)
+    res = runner.invoke(app, ["search", "tanker", "--config-dir", str(tmp_path)])
+    assert res.exit_code != 0
+    assert "DuckLake" in res.output and "fix:" in res.output
+    assert "Traceback" not in res.output

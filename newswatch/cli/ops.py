@@ -176,6 +176,9 @@ def search(
     config = _config(config_dir, required=False)
     path = _db_path(config, db)
     console = Console(stderr=True)
+    if not isinstance(path, Path):  # a LakeTarget: DuckDB's fts cannot index DuckLake tables
+        raise fail("search needs the DuckDB file store: full-text indexes do not work on DuckLake tables "
+                   "(fix: query the lake with `newswatch query` and ILIKE, or pass --db FILE)")
     if not path.exists():
         raise fail(f"{path}: no database yet (fix: run `newswatch ingest` first, or pass --db)")
     note = _rebuild_index(path, console) if reindex else None

@@ -1,6 +1,7 @@
 """HTTP fetching: the only module that talks to the network.
 
-One shared `httpx.AsyncClient` per run with a global and a per-host concurrency limit. Each
+One shared `httpx.Client` per run, driven from asyncio on a pool of I/O threads, with a global
+and a per-host concurrency limit. Each
 `fetch()` follows redirects itself (bounded, loop-checked), checks every hop's address after DNS
 resolution (no private/loopback/link-local/multicast targets unless the source allows its own
 host), honours robots.txt, retries transient failures with back-off and Retry-After, streams the
@@ -16,9 +17,11 @@ import functools
 import random
 import socket
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
@@ -100,9 +103,10 @@ def sniff_binary(head: bytes) -> str | None:
 class Fetcher:
     """Holds the shared client, limits and robots cache for one run. Use `open_fetcher()`."""
 
-    def __init__(self, settings: Settings, client: httpx.AsyncClient, resolver=None):
+    def __init__(self, settings: Settings, client: httpx.Client, resolver=None, io: ThreadPoolExecutor | None = None):
         self.settings = settings
         self.client = client
+        self._io = io  # the threads blocking requests run on (None: asyncio's default executor)
         self._global = asyncio.Semaphore(settings.max_connections)
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._robots: dict[str, asyncio.Future] = {}
@@ -190,7 +194,13 @@ class Fetcher:
             url = nxt
 
     async def _get_once(self, url: str, req: FetchRequest, cap: int) -> _Response:
-        """One GET of a URL whose address was checked (by `fetch` or, for a redirect, `_follow`)."""
+        """One GET of a URL whose address was checked (by `fetch` or, for a redirect, `_follow`).
+
+        The request runs on the run's I/O threads with httpx's blocking client: half the CPU of
+        its asyncio client per request (anyio's cancel scopes around every read; measured in
+        docs/performance.md), and the CPU is what a run is short of. The deadline is kept twice:
+        here (the coroutine returns on time) and in the thread (it stops reading at the next chunk).
+        """
         host = host_of(url)
         headers = {"User-Agent": self.settings.user_agent}
         if req.etag:
@@ -198,36 +208,46 @@ class Fetcher:
         if req.last_modified:
             headers["If-Modified-Since"] = req.last_modified
         async with self._global, self._host_sem(host):
+            # the deadline starts once a connection slot is ours, and covers a trickled body
+            total = self.settings.total_timeout_s
+            stop = threading.Event()
+            call = functools.partial(self._get_blocking, url, headers, cap, time.monotonic() + total, stop)
             try:
-                # the deadline starts once a connection slot is ours, and covers a trickled body
-                async with asyncio.timeout(self.settings.total_timeout_s), self.client.stream(
-                    "GET", url, headers=headers
-                ) as r:
-                    status = r.status_code
-                    if status in RETRY_AFTER_STATUS:
-                        self._raise_retry_after(r)
-                    if status in TRANSIENT_STATUS:
-                        raise Transient("http_status", f"HTTP {status} {r.reason_phrase}", status)
-                    if status >= 400:
-                        raise FetchError("http_status", f"HTTP {status} {r.reason_phrase}", status)
-                    if status in REDIRECT_STATUS or status == 304:
-                        # drain the (empty or tiny) body so the connection goes back to the pool:
-                        # an unread response closes it, and 200 no-change polls became 200 TCP handshakes
-                        await _read_capped(r, REDIRECT_BODY_MAX_BYTES)
-                        return _Response(str(r.url), status, r.headers, b"")
-                    return _Response(str(r.url), status, r.headers, await _read_capped(r, cap))
+                async with asyncio.timeout(total):
+                    return await asyncio.get_running_loop().run_in_executor(self._io, call)
             except TimeoutError as exc:
-                raise Transient("timeout", f"no complete response within {self.settings.total_timeout_s:g} s") from exc
-            except httpx.TimeoutException as exc:
-                raise Transient("timeout", f"{type(exc).__name__}: the server did not answer in time") from exc
-            except httpx.ConnectError as exc:
-                raise Transient("connect", f"cannot connect to {host}: {exc}") from exc
-            except httpx.DecodingError as exc:
-                raise FetchError("network", f"undecodable response: {exc}") from exc
-            except (httpx.TransportError, httpx.StreamError) as exc:
-                # a TCP reset gives a ReadError with an empty message: say what it means
-                reason = str(exc) or "connection reset or closed by the server"
-                raise Transient("network", f"{type(exc).__name__}: {reason}") from exc
+                raise Transient("timeout", f"no complete response within {total:g} s") from exc
+            finally:
+                stop.set()  # a thread still reading (timeout, cancellation) gives up at its next chunk
+
+    def _get_blocking(self, url: str, headers: dict, cap: int, deadline: float, stop: threading.Event) -> _Response:
+        host = host_of(url)
+        try:
+            with self.client.stream("GET", url, headers=headers) as r:
+                status = r.status_code
+                if status in RETRY_AFTER_STATUS:
+                    self._raise_retry_after(r)
+                if status in TRANSIENT_STATUS:
+                    raise Transient("http_status", f"HTTP {status} {r.reason_phrase}", status)
+                if status >= 400:
+                    raise FetchError("http_status", f"HTTP {status} {r.reason_phrase}", status)
+                if status in REDIRECT_STATUS or status == 304:
+                    # drain the (empty or tiny) body so the connection goes back to the pool:
+                    # an unread response closes it, and 200 no-change polls became 200 TCP handshakes
+                    _read_capped(r, REDIRECT_BODY_MAX_BYTES, deadline, stop, self.settings.total_timeout_s)
+                    return _Response(str(r.url), status, r.headers, b"")
+                body = _read_capped(r, cap, deadline, stop, self.settings.total_timeout_s)
+                return _Response(str(r.url), status, r.headers, body)
+        except httpx.TimeoutException as exc:
+            raise Transient("timeout", f"{type(exc).__name__}: the server did not answer in time") from exc
+        except httpx.ConnectError as exc:
+            raise Transient("connect", f"cannot connect to {host}: {exc}") from exc
+        except httpx.DecodingError as exc:
+            raise FetchError("network", f"undecodable response: {exc}") from exc
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            # a TCP reset gives a ReadError with an empty message: say what it means
+            reason = str(exc) or "connection reset or closed by the server"
+            raise Transient("network", f"{type(exc).__name__}: {reason}") from exc
 
     def _raise_retry_after(self, r: httpx.Response) -> None:
         wait = parse_retry_after(r.headers.get("retry-after"))
@@ -304,16 +324,18 @@ async def _getaddrinfo(host: str, port: int) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
-async def _read_capped(r: httpx.Response, cap: int) -> bytes:
+def _read_capped(r: httpx.Response, cap: int, deadline: float, stop: threading.Event, total_s: float) -> bytes:
     declared = r.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > cap:
         raise FetchError("too_large", f"Content-Length {int(declared):,} bytes exceeds the {cap:,}-byte cap", r.status_code)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in r.aiter_bytes():  # decoded: a gzip bomb is counted as it inflates
+    for chunk in r.iter_bytes():  # decoded: a gzip bomb is counted as it inflates
         size += len(chunk)
         if size > cap:
             raise FetchError("too_large", f"body exceeds the {cap:,}-byte cap", r.status_code)
+        if stop.is_set() or time.monotonic() > deadline:  # a trickled body: each read is quick, the whole is not
+            raise Transient("timeout", f"no complete response within {total_s:g} s")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -352,9 +374,9 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 class open_fetcher:  # noqa: N801 - used as `async with open_fetcher(settings) as f`
-    """Create the run's shared client and Fetcher; closes the client on exit."""
+    """Create the run's shared client, I/O threads and Fetcher; closes them on exit."""
 
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None, resolver=None):
+    def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None, resolver=None):
         self.settings = settings
         self.transport = transport
         self.resolver = resolver
@@ -363,12 +385,15 @@ class open_fetcher:  # noqa: N801 - used as `async with open_fetcher(settings) a
         s = self.settings
         timeout = httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s, pool=s.total_timeout_s)
         limits = httpx.Limits(max_connections=s.max_connections, max_keepalive_connections=s.max_connections)
-        self.client = httpx.AsyncClient(
+        self.client = httpx.Client(
             timeout=timeout, limits=limits, follow_redirects=False, transport=self.transport, verify=_ssl_context(),
             headers={"Accept-Encoding": "gzip, deflate", "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
             trust_env=False,  # no proxies from the environment: requests go where the checks say
         )
-        return Fetcher(s, self.client, self.resolver)
+        self.io = ThreadPoolExecutor(s.max_connections, thread_name_prefix="newswatch-fetch")
+        return Fetcher(s, self.client, self.resolver, self.io)
 
     async def __aexit__(self, *exc) -> None:
-        await self.client.aclose()
+        # threads still reading after a timeout stop at their next chunk; closing the client ends them
+        self.io.shutdown(wait=False, cancel_futures=True)
+        self.client.close()

@@ -250,3 +250,32 @@ def test_parsers_read_at_most_their_cap_of_a_huge_document(fault_server):
     index = discover_links(f"<html><body>{links}</body></html>", "http://news.example/")
     assert len(index.entries) == MAX_INDEX_ANCHORS
     assert parse_sitemap(zeros_bomb(), "http://news.example/s.xml.gz").error == "decompressed sitemap too large"
+
+
+def test_timed_out_trickle_leaves_no_thread_reading(fault_server):
+    """Requests run on I/O threads: when the total deadline passes, the fetch returns on time AND
+    the thread stops reading the trickled body (at its next chunk) instead of draining it for
+    minutes in the background."""
+    import asyncio
+    import threading
+    import time
+
+    from newswatch.config.settings import Settings
+    from newswatch.fetch import open_fetcher
+    from newswatch.models import FetchRequest
+
+    host = fault_server.base.split("//")[1].split(":")[0]
+    settings = Settings(total_timeout_s=1.0, read_timeout_s=5, retries=0, respect_robots_txt=False)
+
+    async def go():
+        async with open_fetcher(settings) as f:
+            t0 = time.monotonic()
+            res = await f.fetch(FetchRequest(f"{fault_server.base}/hostile/trickle", "t", "article", host))
+            return res, time.monotonic() - t0
+
+    res, took = asyncio.run(go())
+    assert res.error_kind == "timeout" and took < 2.5
+    deadline = time.monotonic() + 3  # the trickle sends a byte every 0.1 s: a reading thread would see it
+    while any(t.name.startswith("newswatch-fetch") for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("newswatch-fetch")]

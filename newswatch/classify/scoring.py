@@ -45,6 +45,11 @@ class CompiledTopics:
     matcher: Matcher
     place_groups: frozenset[str]
     by_name: dict[str, CompiledTopic] = field(default_factory=dict)
+    rule_groups: frozenset[str] = field(init=False)  # every group some rule needs: all the prefilter asks about
+
+    def __post_init__(self) -> None:
+        groups = {g for t in self.topics for rule in t.spec.rules for g in (*rule.together, *rule.with_)}
+        object.__setattr__(self, "rule_groups", frozenset(groups))
 
 
 def compile_topics(topics_file: TopicsFile, fetch_text: FetchText | None = None) -> CompiledTopics:
@@ -82,15 +87,18 @@ def classify_article(
 ) -> tuple[TopicMatch, ...]:
     """One TopicMatch per configured topic, in config order.
 
-    `prefilter`: one pass of the matcher over the whole text first. A topic can only score above
-    zero through an anchor, and an anchor needs every group of one of its rules in the text; a
-    topic none of whose rules has all its groups anywhere scores 0 without the sentence-by-sentence
-    analysis (most articles in a news stream name no Japan at all). Same scores, terms and
-    evidence as the full path (tests/test_classify_prefilter.py checks it); only `details` is shorter.
+    `prefilter`: which of the rules' groups the whole text names, first (`Matcher.present_groups`:
+    exactly the groups a matcher pass over the whole text finds, at a fraction of the cost). A
+    topic can only score above zero through an anchor, and an anchor needs every group of one of
+    its rules in the text; a topic none of whose rules has all its groups anywhere scores 0 without
+    the sentence-by-sentence analysis (most articles in a news stream name no Japan at all). Same
+    scores, terms and evidence as the full path (tests/test_classify_prefilter.py and
+    test_classify_fast.py check it); only `details` is shorter.
     """
-    script = detect_script(f"{title or ''}\n{text or ''}", lang)
+    whole = f"{title or ''}\n{text or ''}"
+    script = detect_script(whole, lang)
     if prefilter:
-        present_anywhere = _groups_anywhere(compiled, title, text, script)
+        present_anywhere = _groups_anywhere(compiled, whole, script)
         live = {t.spec.name for t in compiled.topics if _could_anchor(t.spec, present_anywhere)}
         if not live:
             return tuple(_no_anchor(t.spec, present_anywhere) for t in compiled.topics)
@@ -111,11 +119,15 @@ def classify_article(
     )
 
 
-def _groups_anywhere(compiled: CompiledTopics, title: str | None, text: str, script: str | None) -> set[str]:
-    """Groups matched anywhere in title + text: a superset of the per-sentence matches."""
-    whole = f"{title or ''}\n{text or ''}"
+def _groups_anywhere(compiled: CompiledTopics, whole: str, script: str | None) -> set[str]:
+    """The rules' groups matched anywhere in title + text: a superset of the per-sentence matches.
+
+    Only the groups some rule needs: they decide which topics are live and what `missing_groups`
+    says; the others (places, exclusions) count only in the full path.
+    """
     folded = fold(whole)
-    return {h.group for h in compiled.matcher.find(Sentence(0, whole, folded, lower_same_length(folded), -1), script)}
+    whole_text = Sentence(0, whole, folded, lower_same_length(folded), -1)
+    return compiled.matcher.present_groups(whole_text, script, compiled.rule_groups)
 
 
 def _could_anchor(spec: TopicSpec, present: set[str]) -> bool:

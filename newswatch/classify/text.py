@@ -15,9 +15,14 @@ MAX_SENTENCE_CHARS = 320  # longer runs (menus, JSON, unpunctuated pages) are cu
 _KANA_RE = re.compile(r"[\u3040-\u30ff]")
 _HAN_RE = re.compile(r"[\u4e00-\u9fff]")
 _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+# the non-ASCII characters that `_fold_char` may change: accented Latin letters, dashes, quotes,
+# fullwidth ASCII and a few symbols (tests/test_classify_fast.py checks every code point)
+_MAY_FOLD_RE = re.compile(r"[\u00c0-\u024f\u02bc\u1e00-\u1eff\u2010-\u2019\u212b\u2212\u2260\u226e\u226f\uff01-\uff5e]")
 # splits after . ! ? (followed by space) and after CJK full stops (no space needed), and at line ends
 _SPLIT_RE = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+|(?<=[。！？])\s*|\s*\n\s*")
 _ABBREV_RE = re.compile(r"(?:\b(?:[A-Za-z]\.){1,3}|\b(?:Mr|Mrs|Ms|Dr|Prof|St|No|Co|Inc|Ltd|Corp|vs|etc|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|Gov|Sen|Rep|Dept|approx|ca|bzw|z\.B|Nr)\.)$")
+_ABBREV_MAX = 9  # its matches end the piece and are 7 characters at most ("approx."), 8 with a final "\n":
+# searching only the tail is the same search (\b still sees the character before the tail)
 _SIDEBAR_RE = re.compile(
     r"^\W*(related( articles| news| posts| stories)?|read (more|also|next)|more (news|stories)|see also|"
     r"you (may|might) also like|recommended|popular|most read|latest( news)?|tags?|tagged with|"
@@ -32,6 +37,17 @@ _NOISE_RE = re.compile(
     r"\b\d{4}\s?[A-Z]{2}\b|\b[BL]-\d{4}\b|postbus|\bp\.?o\.? box|javascript|sign in|log in|"
     r"プライバシー|著作権|お問い合わせ)",
     re.IGNORECASE,
+)
+# necessary for a _NOISE_RE match, and ten times faster (no IGNORECASE): in the folded lower-cased
+# sentence, a piece of every alternative, each letter as it can stand there (IGNORECASE also takes
+# İ and ı for "i", ſ for "s", the Kelvin sign for "k"; folding and lower-casing leave ı and ſ)
+_NOISE_HINT_RES = (
+    re.compile(
+        r"cook[iı]e|pr[iı]vacy |all r[iı]ght|©|copyr[iı]ght|ub[sſ]cr[iı]be|new[sſ]letter|tel\.?\s*[:+(]|fax|"
+        r"phone\s*:|\+\d\d[\s(]\d|@|www\.|http[sſ]?://|-\d{4}|po[sſ]tbu[sſ]|p\.?o\.? box|java[sſ]cr[iı]pt|"
+        r"gn [iı]n|log [iı]n|プライバシー|著作権|お問い合わせ"
+    ),
+    re.compile(r"\d{4}\s?[a-zıſ]{2}"),  # the \b\d{4}\s?[A-Z]{2}\b of postcodes
 )
 _MENU_SEP_RE = re.compile(r"\s[|•·»>]\s|\s\|\s?|\s-\s")
 _WORDY_RE = re.compile(r"[^\W\d_]")  # a sentence has at least one letter (drops ". . ." and "15")
@@ -71,11 +87,29 @@ def _fold_char(ch: str) -> str:
     return ch
 
 
+def _non_ascii(text: str) -> str:
+    """The non-ASCII characters of `text`, in order: UTF-8 keeps every byte of them >= 0x80, so
+    dropping the ASCII bytes is one C-speed pass (a regex would test every character)."""
+    return text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
+
+
+_ASCII_BYTES = bytes(range(128))
+
+
 def fold(text: str) -> str:
-    """Remove accents (é→e, ü→u), map fullwidth letters to ASCII; length is preserved."""
+    """Remove accents (é→e, ü→u), map fullwidth letters to ASCII; length is preserved.
+
+    Each distinct non-ASCII character is folded once and replaced everywhere: an article has a
+    dozen of them (quotes, dashes, accented letters), so this is a few C-speed passes instead of a
+    Python call per character. Replacements are ASCII, so one never feeds another.
+    """
     if text.isascii():
         return text
-    return "".join(map(_fold_char, text))
+    for ch in set(_MAY_FOLD_RE.findall(_non_ascii(text))):
+        base = _fold_char(ch)
+        if base != ch:
+            text = text.replace(ch, base)
+    return text
 
 
 def lower_same_length(text: str) -> str:
@@ -91,7 +125,7 @@ def detect_script(text: str, lang: str | None = None) -> str | None:
     Japanese always writes kana (particles, okurigana); Chinese never does. So a page full of 日本 and
     中国 without a single kana is Chinese, whatever its metadata says.
     """
-    sample = text[:4000]
+    sample = "" if text.isascii() else _non_ascii(text[:4000])  # (kana and Han are not ASCII)
     han = len(_HAN_RE.findall(sample))
     kana = len(_KANA_RE.findall(sample))
     if kana >= 5 or (kana and kana >= han * 0.05):
@@ -102,7 +136,7 @@ def detect_script(text: str, lang: str | None = None) -> str | None:
 
 
 def has_cjk(text: str) -> bool:
-    return _CJK_RE.search(text) is not None
+    return not text.isascii() and _CJK_RE.search(_non_ascii(text) if len(text) > 200 else text) is not None
 
 
 def is_editor_title(title: str | None) -> bool:
@@ -146,7 +180,7 @@ def split_sentences(text: str) -> list[tuple[int, str]]:
         chunk_start = start if pending_start is None else pending_start
         piece = text[chunk_start : m.start()]
         start = m.end()
-        if "\n" not in m.group(0) and _ABBREV_RE.search(piece):
+        if "\n" not in m.group(0) and _ABBREV_RE.search(piece, max(0, len(piece) - _ABBREV_MAX)):
             pending_start = chunk_start  # "U.S. and Japan": keep going
             continue
         pending_start = None
@@ -169,9 +203,14 @@ def _cut_long(offset: int, piece: str) -> list[tuple[int, str]]:
     return out
 
 
-def is_noise(sentence: str) -> bool:
-    """Addresses, cookie banners, copyright lines and menus: places where a country is no story."""
-    if _NOISE_RE.search(sentence):
+def is_noise(sentence: str, lower: str | None = None) -> bool:
+    """Addresses, cookie banners, copyright lines and menus: places where a country is no story.
+
+    `lower`: the sentence folded and lower-cased (lower_same_length(fold(sentence))), if at hand.
+    """
+    if lower is None:
+        lower = lower_same_length(fold(sentence))
+    if any(hint.search(lower) for hint in _NOISE_HINT_RES) and _NOISE_RE.search(sentence):
         return True
     return len(_MENU_SEP_RE.findall(sentence)) >= 3
 
@@ -203,10 +242,11 @@ def build_sentences(title: str | None, text: str) -> list[Sentence]:
         if _SIDEBAR_RE.match(stripped):
             sidebar = True
         f = fold(s)
+        low = lower_same_length(f)
         out.append(
             Sentence(
-                len(out), s, f, lower_same_length(f), offset, body_index=len(out) - int(has_title),
-                is_noise=is_noise(s), is_sidebar=sidebar, is_list=is_enumeration(s),
+                len(out), s, f, low, offset, body_index=len(out) - int(has_title),
+                is_noise=is_noise(s, low), is_sidebar=sidebar, is_list=is_enumeration(s),
             )
         )
     return out

@@ -17,6 +17,8 @@ indexing, and a query containing them is answered by a substring (`ilike`) match
 
 from __future__ import annotations
 
+import hashlib
+
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -170,7 +172,9 @@ def rebuild_search_index(conn: duckdb.DuckDBPyConnection) -> int:
         conn.execute(
             "insert into search_index (built_at, n_articles, last_updated_at) values (now(), ?, ?)", [n, last]
         )
-        conn.execute(_macro_sql(indexed=True))
+        sql = _macro_sql(indexed=True)
+        conn.execute(sql)
+        _record_macro(conn, hashlib.sha256(sql.encode()).hexdigest())
     return n
 
 
@@ -194,19 +198,30 @@ def should_rebuild(state: IndexState, tail_max: int, reindex_minutes: float, now
 
 
 def ensure_search_macro(conn: duckdb.DuckDBPyConnection) -> bool:
-    """Create the analysts' `search_articles` macro when it is missing or predates index + tail
-    (a store without an index gets the substring-only one); True when it (re)created it."""
+    """Create the analysts' `search_articles` macro when it is missing or not the one this code
+    writes (index + tail, or the substring-only one before the first build); True when it
+    (re)created it. The macro's checksum is recorded in `search_macro`: reading DuckDB's function
+    catalog instead costs ~13 ms, on every ingest."""
     if getattr(conn, "dialect", None) == "ducklake":
         return False
-    row = conn.execute("select macro_definition from duckdb_functions() where function_name = 'search_articles'"
-                       " and schema_name = 'main' and function_type = 'table_macro'").fetchone()
-    if row is not None and "search_index" in (row[0] or ""):
-        return False
     indexed = _last_build(conn) is not None
+    sql = _macro_sql(indexed)
+    checksum = hashlib.sha256(sql.encode()).hexdigest()
+    conn.execute("create table if not exists search_macro (checksum varchar not null)")
+    if conn.execute("select 1 from search_macro where checksum = ?", [checksum]).fetchone():
+        return False
     if indexed:
         load_fts(conn)
-    conn.execute(_macro_sql(indexed))
+    with transaction(conn):
+        conn.execute(sql)
+        _record_macro(conn, checksum)
     return True
+
+
+def _record_macro(conn: duckdb.DuckDBPyConnection, checksum: str) -> None:
+    conn.execute("create table if not exists search_macro (checksum varchar not null)")
+    conn.execute("delete from search_macro")
+    conn.execute("insert into search_macro values (?)", [checksum])
 
 
 def _macro_sql(indexed: bool) -> str:

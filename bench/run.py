@@ -225,7 +225,7 @@ def measure_peers(srv, ids: list[str], workdir: Path) -> dict:
 # ---------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pages", type=int, default=2000, help="N pages for the large run (small run: N/2)")
+    ap.add_argument("--pages", type=int, default=4000, help="N pages for the large run (small run: N/2)")
     ap.add_argument("--peers", action="store_true", help="also measure newspaper4k and news-please")
     ap.add_argument("--scale", default="10000,100000,1000000", help="article counts for the DuckDB scale test")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each ingest size (medians are compared)")

@@ -278,11 +278,21 @@ def _gzip_bomb() -> bytes:
     return _BOMB[0]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that drops its keep-alive connection (the peers' clients do, at exit) is no error."""
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 class CorpusServer:
     """Start/stop a threaded server on a free 127.0.0.1 port."""
 
     def __init__(self, site_factory):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.site: CorpusSite = site_factory(self.base)

@@ -41,7 +41,7 @@ class Settings(BaseModel):
     default_max_items: int = Field(100, ge=1)
     sitemap_window_days: float = Field(3.0, gt=0)
     lock_wait_s: float = Field(300.0, ge=0)  # a run waits this long for an earlier run to finish
-    # the full-text index is rebuilt whole (DuckDB's fts does not follow inserts: ~6.5 s per 100k
+    # the full-text index is rebuilt whole (DuckDB's fts does not follow inserts: ~1 s per 1,000
     # articles here); articles added or changed since the build (the "tail") are searched by substring.
     # An ingest rebuilds when the tail is longer than search_tail_max, or when an index exists, the
     # tail is not empty and the build is older than search_reindex_minutes. `newswatch search

@@ -162,7 +162,8 @@ def rebuild_search_index(conn: duckdb.DuckDBPyConnection) -> int:
     """(Re)build the fts index over all articles and the `search_articles` macro; returns rows.
 
     Idempotent: the index is replaced as a whole (overwrite = 1), and `search_index` keeps one
-    row per build. About a second per 10,000 articles on 2 cores.
+    row per build. About a second per 1,000 real articles on 2 cores (2,000 corpus pages:
+    1.95 s wall, 3.6 s CPU).
     """
     load_fts(conn)
     with transaction(conn):

@@ -31,7 +31,7 @@ from newswatch import ingest, store  # noqa: E402
 from newswatch.config import AppConfig, load_config, resolve_db_path  # noqa: E402
 from newswatch.fetch import Fetcher, open_fetcher  # noqa: E402
 from newswatch.models import FetchRequest, RunSummary  # noqa: E402
-from newswatch.pipeline import PagePool, compile_run_topics, store_topic_matches  # noqa: E402
+from newswatch.pipeline import PagePool, compile_run_topics, frozen_heap, store_topic_matches  # noqa: E402
 from newswatch.report import render_run_markdown  # noqa: E402
 from newswatch.status import refresh_after_ingest  # noqa: E402
 from newswatch.store import ingest as store_ingest  # noqa: E402
@@ -72,7 +72,8 @@ async def ingest_flow(config_dir: str | None = None, db_path: str | None = None)
     with store.writer_lock(db, cfg.settings.lock_wait_s, on_wait=logger.warning):
         conn = store.connect(db)
         try:
-            summary = await _run(conn, cfg, run_id)
+            with frozen_heap():  # the GC leaves the process's long-lived objects alone during the run
+                summary = await _run(conn, cfg, run_id)
         except BaseException as exc:
             store_ingest.finish_run(conn, run_id, "failed", {}, f"{type(exc).__name__}: {exc}")
             raise

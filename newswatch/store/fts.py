@@ -18,7 +18,6 @@ indexing, and a query containing them is answered by a substring (`ilike`) match
 from __future__ import annotations
 
 import hashlib
-
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -173,9 +172,7 @@ def rebuild_search_index(conn: duckdb.DuckDBPyConnection) -> int:
         conn.execute(
             "insert into search_index (built_at, n_articles, last_updated_at) values (now(), ?, ?)", [n, last]
         )
-        sql = _macro_sql(indexed=True)
-        conn.execute(sql)
-        _record_macro(conn, hashlib.sha256(sql.encode()).hexdigest())
+        _write_macro(conn, indexed=True, force=True)  # binds the new index's fts schema
     return n
 
 
@@ -205,24 +202,24 @@ def ensure_search_macro(conn: duckdb.DuckDBPyConnection) -> bool:
     catalog instead costs ~13 ms, on every ingest."""
     if getattr(conn, "dialect", None) == "ducklake":
         return False
-    indexed = _last_build(conn) is not None
+    return _write_macro(conn, indexed=_last_build(conn) is not None)
+
+
+def _write_macro(conn: duckdb.DuckDBPyConnection, indexed: bool, force: bool = False) -> bool:
+    """Create the macro and record its checksum, unless that checksum is the one recorded already
+    (`force`: create it anyway); True when it wrote. One place decides what the checksum covers."""
     sql = _macro_sql(indexed)
     checksum = hashlib.sha256(sql.encode()).hexdigest()
     conn.execute("create table if not exists search_macro (checksum varchar not null)")
-    if conn.execute("select 1 from search_macro where checksum = ?", [checksum]).fetchone():
+    if not force and conn.execute("select 1 from search_macro where checksum = ?", [checksum]).fetchone():
         return False
     if indexed:
         load_fts(conn)
     with transaction(conn):
         conn.execute(sql)
-        _record_macro(conn, checksum)
+        conn.execute("delete from search_macro")
+        conn.execute("insert into search_macro values (?)", [checksum])
     return True
-
-
-def _record_macro(conn: duckdb.DuckDBPyConnection, checksum: str) -> None:
-    conn.execute("create table if not exists search_macro (checksum varchar not null)")
-    conn.execute("delete from search_macro")
-    conn.execute("insert into search_macro values (?)", [checksum])
 
 
 def _macro_sql(indexed: bool) -> str:

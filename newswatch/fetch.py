@@ -211,7 +211,7 @@ class Fetcher:
             # the deadline starts once a connection slot is ours, and covers a trickled body
             total = self.settings.total_timeout_s
             stop = threading.Event()
-            call = functools.partial(self._get_blocking, url, headers, cap, time.monotonic() + total, stop)
+            call = functools.partial(self._get_blocking, url, host, headers, cap, time.monotonic() + total, stop)
             try:
                 async with asyncio.timeout(total):
                     return await asyncio.get_running_loop().run_in_executor(self._io, call)
@@ -220,8 +220,8 @@ class Fetcher:
             finally:
                 stop.set()  # a thread still reading (timeout, cancellation) gives up at its next chunk
 
-    def _get_blocking(self, url: str, headers: dict, cap: int, deadline: float, stop: threading.Event) -> _Response:
-        host = host_of(url)
+    def _get_blocking(self, url: str, host: str, headers: dict, cap: int, deadline: float,
+                      stop: threading.Event) -> _Response:
         try:
             with self.client.stream("GET", url, headers=headers) as r:
                 status = r.status_code

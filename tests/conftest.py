@@ -3,8 +3,12 @@ config folders pointing at the local server. Nothing here reaches beyond 127.0.0
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+# The suite never touches the user's own ~/.prefect: flow runs (crashed ones included) go to a
+# Prefect home of its own, removed at the end. Set before anything imports prefect, which reads
+# its settings once. A busy 2-core machine can take longer than Prefect's 20 s default to start
+# the temporary API server.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="newswatch-tests-prefect-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ.pop("PREFECT_API_URL", None)
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)
+
+# NEWSWATCH_TEST_SHIFT_DAYS=N runs the session with the clock N days ahead (tests/test_clock.py
+# uses it to prove the suite does not depend on the date it runs on).
+_SHIFT_DAYS = os.environ.get("NEWSWATCH_TEST_SHIFT_DAYS")
+if _SHIFT_DAYS:
+    import time_machine
+
+    _TRAVEL = time_machine.travel(
+        datetime.now(timezone.utc) + timedelta(days=float(_SHIFT_DAYS)), tick=True
+    )
+    _TRAVEL.start()
 
 from servers import CorpusServer, build_site, corpus_available  # noqa: E402
 

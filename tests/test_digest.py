@@ -425,7 +425,7 @@ def test_preview_writes_html_and_records_nothing(conn, tmp_path):
 
 def test_what_we_sent_example_query_runs_and_answers(conn):
     add_article(conn, "a1")
-    run_digests(conn, alerts(), now=datetime.now(UTC), send=Recorder(), env=ENV)
+    run_digests(conn, alerts(), now=NOW, send=Recorder(), env=ENV)
     rows = conn.execute((SQL_DIR / "examples" / "what_we_sent.sql").read_text()).fetchall()
     assert len(rows) == 1 and rows[0][1] == "desk" and rows[0][-1] == "https://news.example/a1"
 

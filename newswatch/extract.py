@@ -173,12 +173,15 @@ def _first_h1(html: str) -> str | None:
     return title[:500] or None
 
 
-def _body_date(html: str, url: str) -> str | None:
-    """htmldate's extensive search over the whole page: only when head and feed give no date."""
+def _body_date(tree, url: str) -> str | None:
+    """htmldate's extensive search over the whole page: only when head and feed give no date.
+
+    Always a parsed tree, never the page's text: htmldate downloads a string that starts with
+    "http" and has no ASCII space itself (urllib3, no address check), an SSRF past the fetcher."""
     from htmldate import find_date
 
     try:
-        return find_date(html, url=url, original_date=True, extensive_search=True)
+        return find_date(tree, url=url, original_date=True, extensive_search=True)
     except Exception:  # noqa: BLE001 - htmldate on hostile markup
         return None
 
@@ -235,6 +238,27 @@ def parse_head(html: str):
         return None
 
 
+def parse_page(html: str):
+    """The whole page as an lxml tree, parsed once by us and handed to every library.
+
+    trafilatura and htmldate accept trees; given a string, htmldate fetches it by itself when it
+    looks like a URL (see `_body_date`), and trafilatura rejects a page whose first 50 characters
+    lack "html" (a truncated doctype) although lxml parses the rest fine. Same parser settings and
+    repairs as trafilatura's `load_html`, without that rejection."""
+    from lxml.html import fromstring
+    from trafilatura.utils import HTML_PARSER, repair_faulty_html
+
+    html = repair_faulty_html(html, html[:50].lower())
+    try:
+        try:
+            tree = fromstring(html, parser=HTML_PARSER)
+        except ValueError:  # a str with an XML encoding declaration: lxml wants bytes then
+            tree = fromstring(html.encode("utf-8", "surrogatepass"), parser=HTML_PARSER)
+    except Exception:  # noqa: BLE001 - lxml's ParserError on empty or non-HTML input
+        return None
+    return tree
+
+
 @functools.lru_cache(maxsize=1)
 def _head_parser():
     from lxml.html import HTMLParser
@@ -254,10 +278,11 @@ def extract_article(job: ExtractJob) -> Article | ExtractFailure:
         head = parse_head(html)
         if head is not None:
             meta = page_metadata(head, job.fetched_url)
-        doc = trafilatura.bare_extraction(html, include_comments=False, with_metadata=False)
+        tree = parse_page(html)  # a tree, never the text: see parse_page
+        doc = trafilatura.bare_extraction(tree, include_comments=False, with_metadata=False) if tree is not None else None
         text = (doc.text or "").strip() if doc is not None else ""
         if meta.date is None and (entry is None or entry.published_at is None) and text:
-            meta = replace(meta, date=_body_date(html, meta.url or job.fetched_url))
+            meta = replace(meta, date=_body_date(tree, meta.url or job.fetched_url))
     except Exception as exc:  # noqa: BLE001 - a bad page is a recorded failure, never a crash
         error = f"{type(exc).__name__}: {exc}"
     method = "trafilatura"

@@ -7,11 +7,12 @@ raises `ConfigError` whose message names the file, the key and a fix.
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from newswatch.config.alerts import AlertsFile
+from newswatch.config.alerts import AlertsFile, unknown_topic_errors
 from newswatch.config.errors import ConfigError, load_yaml_model
 from newswatch.config.settings import LakeTarget, Settings
 from newswatch.config.sources import SourceConfig, SourcesFile
@@ -19,6 +20,7 @@ from newswatch.config.topics import TopicsFile
 
 DEFAULT_CONFIG_DIR = "config"
 DEFAULT_DB_PATH = "data/newswatch.duckdb"
+CONFIG_FILES = ("settings.yaml", "sources.yaml", "topics.yaml", "alerts.yaml")
 
 __all__ = [
     "AppConfig",
@@ -69,8 +71,33 @@ def load_config(config_dir: str | Path | None = None) -> AppConfig:
             f"{directory}: config directory not found "
             "(fix: pass --config-dir DIR or set NEWSWATCH_CONFIG_DIR to a folder with sources.yaml)"
         )
+    _check_file_names(directory)
     settings = load_yaml_model(directory / "settings.yaml", Settings, env_prefix="NEWSWATCH_")
     sources = load_yaml_model(directory / "sources.yaml", SourcesFile)
     topics = load_yaml_model(directory / "topics.yaml", TopicsFile, base_dir=directory)
     alerts = load_yaml_model(directory / "alerts.yaml", AlertsFile)
+    problems = unknown_topic_errors(alerts, [t.name for t in topics.topics])
+    if problems:
+        raise ConfigError("\n".join(f"{directory / 'alerts.yaml'}: {p}" for p in problems))
     return AppConfig(directory, settings, sources, topics, alerts)
+
+
+def _check_file_names(directory: Path) -> None:
+    """A YAML file the loader would not read is a mistake (`sources.yml` used to mean: no sources).
+
+    Only *.yaml / *.yml entries that are not folders and not hidden are checked: a README, notes,
+    editor backups (`sources.yaml~`, `.sources.yaml.swp`) and exemplar folders may live here.
+    """
+    for entry in sorted(directory.iterdir()):
+        name = entry.name
+        if name in CONFIG_FILES or name.startswith(".") or entry.suffix.lower() not in (".yaml", ".yml"):
+            continue
+        if entry.is_dir():
+            continue
+        guess = difflib.get_close_matches(name.lower().removesuffix(".yml").removesuffix(".yaml") + ".yaml",
+                                          CONFIG_FILES, n=1, cutoff=0.7)
+        expected = ", ".join(CONFIG_FILES)
+        hint = f"did you mean {guess[0]}? " if guess else ""
+        fix = f"rename it to {guess[0]}" if guess else "rename it to one of those, or move it out of this folder"
+        raise ConfigError(f"{entry}: unknown config file, not read: {hint}newswatch reads only {expected} "
+                          f"here (fix: {fix})")

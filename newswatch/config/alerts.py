@@ -7,7 +7,9 @@ cadence is a typed value; in YAML either a bare word (`hourly`) or a mapping wit
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Sequence
 from datetime import time
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -170,3 +172,24 @@ class AlertsFile(BaseModel):
             if sub.name == name:
                 return sub
         raise KeyError(name)
+
+
+def unknown_topic_errors(alerts: AlertsFile, topic_names: Sequence[str]) -> list[str]:
+    """`subscribers[i].topics[j] (name: ...): unknown topic ...` for every subscriber topic that
+    topics.yaml does not define (`*` means all). Checked across files, so by `load_config`: a
+    subscriber of a misspelt topic would otherwise get "Nothing new" forever."""
+    known = set(topic_names)
+    out = []
+    for i, sub in enumerate(alerts.subscribers):
+        for j, name in enumerate(sub.topics):
+            if name == ALL_TOPICS or name in known:
+                continue
+            close = difflib.get_close_matches(name, topic_names, n=1)
+            if close:
+                hint = f"; did you mean {close[0]!r}?"
+            else:
+                hint = f" (topics.yaml defines {', '.join(topic_names)})" if topic_names else \
+                    " (topics.yaml defines no topics)"
+            out.append(f"subscribers[{i}].topics[{j}] (name: {sub.name}): unknown topic {name!r}{hint} "
+                       f"(fix: use a topic name from topics.yaml, or '{ALL_TOPICS}' for all topics)")
+    return out

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: "inf" from an environment override would pass every `gt=0` bound
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     db_path: str | None = None  # default data/newswatch.duckdb; --db and NEWSWATCH_DB win
     # file: one embedded DuckDB file (one writer at a time). ducklake: the same tables and views in a

@@ -44,6 +44,13 @@ ALERTS = """subscribers:
     topics: ["*"]
     cadence: instant
 """
+# a subscriber's topics must exist (config/alerts.yaml is checked against topics.yaml)
+TOPICS = """groups:
+  energy: {terms: [lng, tanker*]}
+topics:
+  - name: energy
+    rules: [{together: [energy]}]
+"""
 
 
 def seed(db: Path) -> None:
@@ -73,6 +80,7 @@ def seeded(tmp_path):
     cfg = write_config(tmp_path / "cfg", "sources: []\n", "read_timeout_s: 1.5\nconnect_timeout_s: 2\n"
                        "total_timeout_s: 10\nbackoff_s: 0.05\nsearch_tail_max: 0\n")
     (cfg / "alerts.yaml").write_text(ALERTS, encoding="utf-8")
+    (cfg / "topics.yaml").write_text(TOPICS, encoding="utf-8")
     db = tmp_path / "news.duckdb"
     seed(db)
     conn = connect(db)

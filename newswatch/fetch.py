@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
+import httpcore
 import httpx
 
 from newswatch.config.settings import Settings
@@ -37,6 +38,7 @@ from newswatch.urls import InvalidURL, canonicalize_url, host_of, is_public_addr
 ERROR_KINDS = (
     "blocked_address", "robots", "invalid_url", "timeout", "connect", "network", "http_status",
     "rate_limited", "redirect_loop", "too_many_redirects", "too_large", "content_type", "binary",
+    "deferred",  # not tried, or cut short, because the run's deadline (run_deadline_s) came first
 )
 TRANSIENT_STATUS = frozenset({500, 502, 504, 408})
 RETRY_AFTER_STATUS = frozenset({429, 503})
@@ -103,10 +105,16 @@ def sniff_binary(head: bytes) -> str | None:
 class Fetcher:
     """Holds the shared client, limits and robots cache for one run. Use `open_fetcher()`."""
 
-    def __init__(self, settings: Settings, client: httpx.Client, resolver=None, io: ThreadPoolExecutor | None = None):
+    def __init__(self, settings: Settings, client: httpx.Client, resolver=None, io: ThreadPoolExecutor | None = None,
+                 deadline: float | None = None):
         self.settings = settings
         self.client = client
         self._io = io  # the threads blocking requests run on (None: asyncio's default executor)
+        # time.monotonic() by which the run must be done: no request starts after it, none runs past it
+        self.deadline = deadline
+        # circuit breaker: host:port -> why; a host that timed out once is not tried again this run
+        # (a slow or stalled server would otherwise cost every later request to it a full timeout)
+        self.broken_hosts: dict[str, str] = {}
         self._global = asyncio.Semaphore(settings.max_connections)
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._robots: dict[str, asyncio.Future] = {}
@@ -121,8 +129,24 @@ class Fetcher:
     async def fetch_many(self, requests: Iterable[FetchRequest], max_bytes: int | None = None) -> list[FetchResult]:
         return list(await asyncio.gather(*(self.fetch(r, max_bytes) for r in requests)))
 
+    def time_left(self) -> float:
+        """Seconds until the run's deadline (infinite without one)."""
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
+
+    def deferred(self, req: FetchRequest, why: str = "") -> FetchResult:
+        """The result of a request the run's deadline left for the next run (nothing was sent)."""
+        return FetchResult(
+            fetch_id=uuid.uuid4().hex, request=req, final_url=req.url, status_code=None,
+            started_at=datetime.now(timezone.utc), elapsed_ms=0.0, attempts=0, error_kind="deferred",
+            error=why or f"the run's deadline (run_deadline_s {self.settings.run_deadline_s:g} s) passed "
+                         "before this request; left for the next run",
+        )
+
     async def fetch(self, req: FetchRequest, max_bytes: int | None = None) -> FetchResult:
-        """Fetch one URL; never raises (except cancellation)."""
+        """Fetch one URL; never raises (except cancellation): whatever the network sends back,
+        malformed or not, becomes this request's recorded failure."""
+        if self.time_left() <= 0:
+            return self.deferred(req)
         started = datetime.now(timezone.utc)
         t0 = time.perf_counter()
         attempts = 0
@@ -142,13 +166,22 @@ class Fetcher:
                     break
                 except Transient as exc:
                     err = exc
-                if attempts > self.settings.retries:
+                # a timeout is never retried: a trickling or stalled server would cost another full
+                # total_timeout_s (and its host is broken for the run anyway, see _get_once)
+                if attempts > self.settings.retries or err.kind == "timeout":
                     raise err
-                await asyncio.sleep(self._delay(err, attempts))
+                delay = self._delay(err, attempts)
+                if delay >= self.time_left():
+                    raise FetchError(err.kind, f"{err}; no retry: the run's deadline comes first", err.status_code)
+                await asyncio.sleep(delay)
         except FetchError as exc:
             fail = exc
         except InvalidURL as exc:
             fail = FetchError("invalid_url", str(exc))
+        except (ValueError, UnicodeError, httpx.InvalidURL) as exc:  # last line of defence: a URL from the network
+            fail = FetchError("invalid_url", f"malformed URL: {type(exc).__name__}: {exc}"[:500])
+        except Exception as exc:  # noqa: BLE001 - fetch() promises never to raise: record it instead
+            fail = FetchError("network", f"unexpected {type(exc).__name__}: {exc}"[:500])
         elapsed = (time.perf_counter() - t0) * 1000
         if fail is not None:
             return FetchResult(
@@ -179,7 +212,13 @@ class Fetcher:
             resp = await self._get_once(url, req, cap)
             if resp.status_code not in REDIRECT_STATUS or "location" not in resp.headers:
                 return resp, hops
-            nxt = urljoin(url, resp.headers["location"])
+            location = resp.headers["location"]
+            try:
+                nxt = urljoin(url, location)
+                urlsplit(nxt).port  # noqa: B018 - raises ValueError for a port out of range
+            except ValueError as exc:  # a port over 65535, a host that NFKC turns into "a/c" (℀), ...
+                raise FetchError("invalid_url", f"malformed redirect Location {location[:200]!r}: {exc}",
+                                 resp.status_code) from exc
             if urlsplit(nxt).scheme not in ("http", "https"):
                 raise FetchError("invalid_url", f"redirect to a non-http URL refused: {nxt[:200]}", resp.status_code)
             if nxt in seen:
@@ -207,47 +246,91 @@ class Fetcher:
             headers["If-None-Match"] = req.etag
         if req.last_modified:
             headers["If-Modified-Since"] = req.last_modified
+        key = _host_key(url)
+        self._check_breaker(key)
         async with self._global, self._host_sem(host):
-            # the deadline starts once a connection slot is ours, and covers a trickled body
-            total = self.settings.total_timeout_s
-            stop = threading.Event()
-            call = functools.partial(self._get_blocking, url, host, headers, cap, time.monotonic() + total, stop)
+            self._check_breaker(key)  # the host may have timed out while this request waited for a slot
+            # the deadline starts once a connection slot is ours, and covers a trickled body; the
+            # run's deadline cuts it shorter
+            total = min(self.settings.total_timeout_s, self.time_left())
+            cut = total < self.settings.total_timeout_s
+            if total <= 0:
+                raise FetchError("deferred", "the run's deadline passed before this request; left for the next run")
+            guard = _Guard()
+            call = functools.partial(self._get_blocking, url, host, headers, cap, time.monotonic() + total, guard)
             try:
                 async with asyncio.timeout(total):
                     return await asyncio.get_running_loop().run_in_executor(self._io, call)
             except TimeoutError as exc:
-                raise Transient("timeout", f"no complete response within {total:g} s") from exc
+                err = Transient("timeout", f"no complete response within {total:g} s")
+                raise self._timed_out(key, err, cut) from exc
+            except Transient as exc:
+                if exc.kind == "timeout":
+                    raise self._timed_out(key, exc, cut) from exc
+                raise
             finally:
-                stop.set()  # a thread still reading (timeout, cancellation) gives up at its next chunk
+                # a thread still blocked (timeout, cancellation) loses its socket now: it returns at once
+                # instead of reading a trickle of headers or body for minutes, holding a thread and a
+                # connection that every later request needs
+                guard.cancel()
+
+    def _check_breaker(self, key: str) -> None:
+        if key in self.broken_hosts:
+            raise FetchError("timeout", f"{key} timed out earlier in this run ({self.broken_hosts[key]}); "
+                                        "not tried again before the next run")
+
+    def _timed_out(self, key: str, err: Transient, cut_by_deadline: bool) -> FetchError:
+        if cut_by_deadline:
+            return FetchError("deferred", f"{err}: the run's deadline (run_deadline_s) cut it short; "
+                                          "left for the next run")
+        self.broken_hosts.setdefault(key, str(err))
+        return err
 
     def _get_blocking(self, url: str, host: str, headers: dict, cap: int, deadline: float,
-                      stop: threading.Event) -> _Response:
+                      stop: _Guard) -> _Response:
+        _current.guard = stop
         try:
             with self.client.stream("GET", url, headers=headers) as r:
-                status = r.status_code
-                if status in RETRY_AFTER_STATUS:
-                    self._raise_retry_after(r)
-                if status in TRANSIENT_STATUS:
-                    raise Transient("http_status", f"HTTP {status} {r.reason_phrase}", status)
-                if status >= 400:
-                    raise FetchError("http_status", f"HTTP {status} {r.reason_phrase}", status)
-                if status in REDIRECT_STATUS or status == 304:
-                    # drain the (empty or tiny) body so the connection goes back to the pool:
-                    # an unread response closes it, and 200 no-change polls became 200 TCP handshakes
-                    _read_capped(r, REDIRECT_BODY_MAX_BYTES, deadline, stop, self.settings.total_timeout_s)
-                    return _Response(str(r.url), status, r.headers, b"")
-                body = _read_capped(r, cap, deadline, stop, self.settings.total_timeout_s)
-                return _Response(str(r.url), status, r.headers, body)
+                try:
+                    return self._answer(r, cap, deadline, stop)
+                finally:
+                    stop.release()  # before the connection goes back to the pool: a late cancel must not touch it
         except httpx.TimeoutException as exc:
             raise Transient("timeout", f"{type(exc).__name__}: the server did not answer in time") from exc
         except httpx.ConnectError as exc:
             raise Transient("connect", f"cannot connect to {host}: {exc}") from exc
         except httpx.DecodingError as exc:
             raise FetchError("network", f"undecodable response: {exc}") from exc
+        except httpx.RemoteProtocolError as exc:
+            if "location header" in str(exc):  # httpx itself refused the Location (℀ in a host, ...)
+                raise FetchError("invalid_url", f"malformed redirect: {exc}"[:500]) from exc
+            raise Transient("network", f"{type(exc).__name__}: {exc or 'connection closed by the server'}") from exc
         except (httpx.TransportError, httpx.StreamError) as exc:
             # a TCP reset gives a ReadError with an empty message: say what it means
             reason = str(exc) or "connection reset or closed by the server"
+            if stop.is_set():
+                raise Transient("timeout", "request abandoned: its deadline passed") from exc
             raise Transient("network", f"{type(exc).__name__}: {reason}") from exc
+        except httpx.InvalidURL as exc:
+            raise FetchError("invalid_url", f"malformed URL: {exc}") from exc
+        finally:
+            _current.guard = None
+
+    def _answer(self, r: httpx.Response, cap: int, deadline: float, stop: _Guard) -> _Response:
+        status = r.status_code
+        if status in RETRY_AFTER_STATUS:
+            self._raise_retry_after(r)
+        if status in TRANSIENT_STATUS:
+            raise Transient("http_status", f"HTTP {status} {r.reason_phrase}", status)
+        if status >= 400:
+            raise FetchError("http_status", f"HTTP {status} {r.reason_phrase}", status)
+        if status in REDIRECT_STATUS or status == 304:
+            # drain the (empty or tiny) body so the connection goes back to the pool:
+            # an unread response closes it, and 200 no-change polls became 200 TCP handshakes
+            _read_capped(r, REDIRECT_BODY_MAX_BYTES, deadline, stop, self.settings.total_timeout_s)
+            return _Response(str(r.url), status, r.headers, b"")
+        body = _read_capped(r, cap, deadline, stop, self.settings.total_timeout_s)
+        return _Response(str(r.url), status, r.headers, body)
 
     def _raise_retry_after(self, r: httpx.Response) -> None:
         wait = parse_retry_after(r.headers.get("retry-after"))
@@ -304,6 +387,118 @@ class Fetcher:
         return parser
 
 
+def _host_key(url: str) -> str:
+    """What the circuit breaker counts timeouts by: host and port (another port is another server)."""
+    parts = urlsplit(url)
+    return f"{(parts.hostname or '').lower()}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+_current = threading.local()  # .guard: the _Guard of the request this I/O thread is running
+
+
+class _Guard:
+    """One request's link between its coroutine and the I/O thread running it.
+
+    httpx's blocking client has per-read timeouts only: a server that sends a header byte every
+    second keeps its thread reading for ever. When the coroutine gives up (deadline, cancellation)
+    it calls `cancel()`, which shuts the socket down under the thread (a blocked recv() returns at
+    once); once the thread is done with the response it calls `release()`, after which the
+    connection is the pool's again and a late `cancel()` leaves it alone.
+    """
+
+    __slots__ = ("_lock", "_stream", "_cancelled", "_done")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stream: _GuardedStream | None = None
+        self._cancelled = False
+        self._done = False
+
+    def is_set(self) -> bool:  # the thread's "stop reading" flag (_read_capped)
+        return self._cancelled
+
+    def enter(self, stream: _GuardedStream) -> None:
+        """Called by the thread before each read or write on `stream`."""
+        with self._lock:
+            self._stream = stream
+            if self._cancelled:
+                raise httpcore.ReadError("request abandoned: its deadline passed")
+
+    def release(self) -> None:
+        """Called by the thread when it is done with the connection (answer read, or failed)."""
+        with self._lock:
+            self._done = True
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._done or self._cancelled:
+                return
+            self._cancelled = True
+            stream = self._stream
+        if stream is not None:
+            stream.abort()
+
+
+class _GuardedStream(httpcore.NetworkStream):
+    """httpcore's socket stream, reporting itself to the running request's _Guard."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def _enter(self) -> None:
+        guard = getattr(_current, "guard", None)
+        if guard is not None:
+            guard.enter(self)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        self._enter()
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._enter()
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> _GuardedStream:
+        return _GuardedStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str):
+        return self._inner.get_extra_info(info)
+
+    def abort(self) -> None:
+        """Shut the socket down from another thread: a recv() blocked on it returns at once."""
+        sock = self._inner.get_extra_info("socket")
+        if sock is not None:
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the fd itself, TLS or not
+            except OSError:
+                pass
+
+
+class _GuardedBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(self, *args, **kwargs) -> _GuardedStream:
+        return _GuardedStream(self._inner.connect_tcp(*args, **kwargs))
+
+    def connect_unix_socket(self, *args, **kwargs) -> _GuardedStream:
+        return _GuardedStream(self._inner.connect_unix_socket(*args, **kwargs))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def guarded_transport(settings: Settings, limits: httpx.Limits) -> httpx.HTTPTransport:
+    """httpx's transport with every connection's socket reachable by the request's _Guard."""
+    transport = httpx.HTTPTransport(verify=_ssl_context(), limits=limits, trust_env=False)
+    pool = transport._pool  # httpcore.ConnectionPool; httpx has no public way to set its network backend
+    pool._network_backend = _GuardedBackend(pool._network_backend)
+    return transport
+
+
 async def _resolve(host: str, port: int) -> list[str]:
     try:
         return [host] if _is_literal(host) else await _getaddrinfo(host, port)
@@ -324,7 +519,7 @@ async def _getaddrinfo(host: str, port: int) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
-def _read_capped(r: httpx.Response, cap: int, deadline: float, stop: threading.Event, total_s: float) -> bytes:
+def _read_capped(r: httpx.Response, cap: int, deadline: float, stop: _Guard, total_s: float) -> bytes:
     declared = r.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > cap:
         raise FetchError("too_large", f"Content-Length {int(declared):,} bytes exceeds the {cap:,}-byte cap", r.status_code)
@@ -376,22 +571,26 @@ def _ssl_context() -> ssl.SSLContext:
 class open_fetcher:  # noqa: N801 - used as `async with open_fetcher(settings) as f`
     """Create the run's shared client, I/O threads and Fetcher; closes them on exit."""
 
-    def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None, resolver=None):
+    def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None, resolver=None,
+                 deadline: float | None = None):
         self.settings = settings
         self.transport = transport
         self.resolver = resolver
+        self.deadline = deadline  # time.monotonic(); default: run_deadline_s from now
 
     async def __aenter__(self) -> Fetcher:
         s = self.settings
         timeout = httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s, pool=s.total_timeout_s)
         limits = httpx.Limits(max_connections=s.max_connections, max_keepalive_connections=s.max_connections)
+        transport = self.transport or guarded_transport(s, limits)
         self.client = httpx.Client(
-            timeout=timeout, limits=limits, follow_redirects=False, transport=self.transport, verify=_ssl_context(),
+            timeout=timeout, limits=limits, follow_redirects=False, transport=transport, verify=_ssl_context(),
             headers={"Accept-Encoding": "gzip, deflate", "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
             trust_env=False,  # no proxies from the environment: requests go where the checks say
         )
         self.io = ThreadPoolExecutor(s.max_connections, thread_name_prefix="newswatch-fetch")
-        return Fetcher(s, self.client, self.resolver, self.io)
+        deadline = self.deadline if self.deadline is not None else time.monotonic() + s.run_deadline_s
+        return Fetcher(s, self.client, self.resolver, self.io, deadline)
 
     async def __aexit__(self, *exc) -> None:
         # threads still reading after a timeout stop at their next chunk; closing the client ends them

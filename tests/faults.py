@@ -177,7 +177,13 @@ class FaultHandler(Handler):
         self.close_connection = True
 
     def _redirect(self, location: str) -> None:
-        self._send(302, b"", {"Location": location})
+        self._log(302)
+        self.send_response(302)
+        self.send_header("Content-Length", "0")
+        # as UTF-8 bytes: send_header() would refuse a character outside latin-1 (℀)
+        self._headers_buffer.append(f"Location: {location}\r\n".encode("utf-8"))
+        self.end_headers()
+        self.wfile.flush()
 
     def _hostile(self, name: str) -> None:  # noqa: C901, PLR0911, PLR0912 - one switch over routes
         site, port = self.site, self.server.server_address[1]
@@ -187,6 +193,27 @@ class FaultHandler(Handler):
             self.stop.wait(HANG_S)
             self.close_connection = True
             return None
+        if name == "slow-headers":  # the status line, then one header byte every 0.2 s: never a complete head
+            self._log(200)
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                self.wfile.flush()
+                self._stream(100_000, b"x", pause_s=0.2)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
+            return None
+        if name.startswith("slow-page/"):  # a good page after `slow_page_s` (site.counters) seconds
+            self.stop.wait(float(site.counters.get("slow_page_s", 1)))
+            return self._send(200, article_html(f"Slow page {name[10:]}").encode(), html)
+        if name == "bad-port":  # a redirect whose port is out of range
+            return self._redirect("http://otherhost:99999/")
+        if name == "bad-host":  # NFKC turns ℀ into "a/c": a host that is no host
+            return self._redirect("http://a\u2100c.example/story")
+        if name == "garbage":  # random bytes, labelled as a feed
+            import random
+
+            return self._send(200, random.Random(7).randbytes(200_000), {"Content-Type": "application/rss+xml"})
         if name == "trickle":
             self._head(200, {**html, "Connection": "close"})
             return self._stream(100_000, b"<", pause_s=0.1)

@@ -27,7 +27,11 @@ class Settings(BaseModel):
     connect_timeout_s: float = Field(10.0, gt=0)
     read_timeout_s: float = Field(20.0, gt=0)
     total_timeout_s: float = Field(60.0, gt=0)  # one request incl. body, however slow it trickles
-    retries: int = Field(2, ge=0, le=10)  # extra attempts on transient failures
+    # a run's wall-clock budget: no request starts after it, none runs past it, and what is not
+    # done by then is recorded as `deferred` and taken up again by the next run
+    run_deadline_s: float = Field(900.0, gt=0)
+    extract_timeout_s: float = Field(30.0, gt=0)  # one page's extraction; longer: that page fails, its worker is replaced
+    retries: int = Field(2, ge=0, le=10)  # extra attempts on transient failures (never after a timeout)
     backoff_s: float = Field(0.5, ge=0)  # first back-off, doubled each retry
     max_retry_after_s: float = Field(30.0, ge=0)  # longer Retry-After: give up until next run
     max_redirects: int = Field(5, ge=0, le=20)

@@ -40,19 +40,38 @@ def _items(path: Path) -> list[dict]:
 
 @app.command()
 def classify(file: FileArg, config_dir: ConfigDirOpt = None) -> None:
-    """Score articles against every topic; one JSON line out per article.
+    """Score articles against every topic; one JSON line out per article, with its explanation.
 
     Input lines: {"id", "title", "text", "lang"?}. Output lines: {"id", "topics" (the matched
-    topics), "scores" (topic: 0..1), "evidence" (topic: one to three sentences)}.
+    topics), "scores" (topic: 0..1), "terms" (topic: the matched terms), "evidence" (topic: one to
+    three sentences), "article_topics" (one record per topic, exactly what an ingest stores in the
+    article_topics table: topic, score, is_match, terms, evidence, details, classifier_version)}.
 
     Example: newswatch classify articles.jsonl > scored.jsonl
     """
-    from newswatch.classify import classify_batch, to_output
+    from newswatch.classify import classify_batch
 
     _, compiled = _compiled(config_dir)
     items = _items(file)
     for item, matches in zip(items, classify_batch(compiled, items), strict=True):
-        typer.echo(json.dumps(to_output(item.get("id"), matches), ensure_ascii=False))
+        typer.echo(json.dumps(_explained(compiled, item.get("id"), matches), ensure_ascii=False, default=str))
+
+
+def _explained(compiled, item_id, matches) -> dict:
+    """`to_output`'s summary plus, per topic, the row an ingest stores in article_topics (see
+    store/topics.py `_params`: the same fields and JSON encoding; tests/test_cli_classify.py
+    compares the two)."""
+    from newswatch.classify import to_output, topic_version
+
+    out = to_output(item_id, matches)
+    out["terms"] = {m.topic: list(m.terms) for m in matches if m.terms}
+    out["article_topics"] = [
+        {"topic": m.topic, "score": float(m.score), "is_match": bool(m.matched), "terms": list(m.terms),
+         "evidence": list(m.evidence), "details": json.loads(json.dumps(m.details, default=str)),
+         "classifier_version": topic_version(compiled, m.topic)}
+        for m in matches
+    ]
+    return out
 
 
 @app.command("eval")

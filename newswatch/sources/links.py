@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urldefrag, urljoin
+import ada_url
 
 from newswatch.models import FeedEntry
 from newswatch.urls import InvalidURL, canonicalize_url
@@ -13,14 +13,16 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def absolute_url(href: str | None, base: str, drop_fragment: bool = False) -> str | None:
-    """`href` resolved against `base`, or None unless that is an http(s) URL `urls` accepts."""
-    href = (href or "").strip(_WHITESPACE).replace(" ", "%20")
+    """`href` resolved against `base` as a browser would (WHATWG URL standard), or None unless
+    that is an http(s) URL `urls` accepts."""
+    href = (href or "").strip(_WHITESPACE)
     if not href:
         return None
     try:
-        resolved = urljoin(base, href) if base else href
+        parsed = ada_url.URL(href, base) if base else ada_url.URL(href)
         if drop_fragment:
-            resolved = urldefrag(resolved).url
+            parsed.hash = ""
+        resolved = parsed.href
         canonicalize_url(resolved)  # validity check only: the pipeline canonicalises later
     except (ValueError, InvalidURL):
         return None

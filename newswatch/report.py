@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from newswatch.literal import visible
 from newswatch.models import RunSummary
 
 MAX_FAILURES_LISTED = 50  # a broken run can fail thousands of URLs; the table says how many more
 
 
+# Markdown (and the HTML it may carry) a value from the network could use to turn a report cell
+# into a link, an image, emphasis or markup: each is backslash-escaped, `<`/`>`/`&` written as
+# entities, control characters shown as \xNN, so the cell reads exactly as the value is.
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|~"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"})
+
+
 def _cell(text: str | None, limit: int = 160) -> str:
-    text = (text or "").replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    text = visible((text or "").replace("\n", " ").replace("\t", " "))
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.translate(_MD_SPECIAL)
 
 
 def render_run_markdown(summary: RunSummary) -> str:

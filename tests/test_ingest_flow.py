@@ -242,7 +242,7 @@ def test_run_without_network_records_each_source_failure_and_ends_cleanly(tmp_pa
     assert all(r[1] == "connect" and "cannot resolve" in r[2] for r in rows)
     assert stored(db, "select status from runs") == [("completed",)]
     health = dict(stored(db, "select source, status from source_health"))
-    assert health == {"a": "degraded", "b": "degraded", "c": "degraded"}
+    assert health == {"a": "failing since first run", "b": "failing since first run", "c": "failing since first run"}
 
 
 def test_entries_left_by_max_items_are_taken_next_run_although_the_feed_is_unchanged(site, corpus_server, tmp_path):

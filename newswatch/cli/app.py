@@ -27,5 +27,7 @@ DbOpt = Annotated[
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a clear error to stderr and return the Exit to raise."""
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    from newswatch.cli.show import visible  # noqa: PLC0415
+
+    typer.secho(f"error: {visible(message)}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail
+from newswatch.cli.show import cell, console
 from newswatch.config import ConfigError, load_config, resolve_db_path
 from newswatch.digest import SubscriberResult, preview_digests, run_digests
 from newswatch.store import StoreUnavailable, connect, writer_lock
@@ -97,5 +97,6 @@ def print_results(results: list[SubscriberResult]) -> None:
         return
     table = Table("subscriber", "status", "items", "folded", "more", "target", "error")
     for r in results:
-        table.add_row(r.subscriber, r.status, str(r.n_items), str(r.n_folded), str(r.n_more), r.target, r.error or "")
-    Console().print(table)
+        table.add_row(cell(r.subscriber), cell(r.status), str(r.n_items), str(r.n_folded), str(r.n_more),
+                      cell(r.target), cell(r.error))
+    console().print(table)

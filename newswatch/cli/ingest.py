@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail
+from newswatch.cli.show import cell, console
 from newswatch.config import ConfigError
 from newswatch.models import RunSummary
 from newswatch.store import StoreUnavailable
@@ -23,18 +23,23 @@ def run_ingest(config_dir, db) -> RunSummary:
         raise fail(str(exc)) from None
 
 
-def print_summary(summary: RunSummary) -> None:
-    table = Table(title=f"ingest run {summary.run_id}: {summary.new} new articles")
+FAILURES_HINT = ('  newswatch query "select source, url, status_code, error_kind, error from fetches'
+                 ' where error is not null order by started_at desc limit 50"')
+
+
+def print_summary(summary: RunSummary, out=None) -> None:
+    table = Table(title=cell(f"ingest run {summary.run_id}: {summary.new} new articles"))
     for col in ("source", "entries", "new", "seen", "failed", "status"):
         table.add_column(col, justify="right" if col in ("entries", "new", "seen", "failed") else "left")
     for s in sorted(summary.sources, key=lambda s: s.source):
-        status = "304 not modified" if s.not_modified else (f"[red]{s.error[:70]}[/red]" if s.error else "ok")
-        table.add_row(s.source, str(s.entries), str(s.new), str(s.seen), str(s.failed), status)
-    console = Console()
-    console.print(table)
+        status = cell("304 not modified") if s.not_modified else (cell(s.error, "red", 70) if s.error else cell("ok"))
+        table.add_row(cell(s.source), str(s.entries), str(s.new), str(s.seen), str(s.failed), status)
+    out = out or console()
+    out.print(table)
     if summary.failures:
-        console.print(f"{len(summary.failures)} failures recorded; see them with:\n"
-                      "  newswatch query \"select source, url, status_code, error from fetches where error is not null\"")
+        # one line, no wrapping: the hint is meant to be copied into a shell as it is
+        out.print(f"{len(summary.failures)} failures recorded; see them with:")
+        out.print(FAILURES_HINT, soft_wrap=True)
 
 
 @app.command()

@@ -11,11 +11,11 @@ from typing import Annotated
 
 import duckdb
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail
+from newswatch.cli.show import cell, console
 from newswatch.config import AppConfig, ConfigError, load_config, resolve_db_path
 from newswatch.store import DatabaseBusyError, StoreUnavailable, connect, writer_lock
 
@@ -79,21 +79,21 @@ def serve(config_dir: ConfigDirOpt = None, db: DbOpt = None) -> None:
 def _status_tables(report) -> list[Table]:
     runs = Table("started", "flow", "status", "seconds", "stats / error", title="Last runs")
     for r in report.runs:
-        detail = f"[red]{r.error[:80]}[/red]" if r.error else (r.stats or "")
+        detail = cell(r.error, "red", 80) if r.error else cell(r.stats)
         colour = {"completed": "green", "failed": "red"}.get(r.status, "yellow")
-        runs.add_row(_ago(r.started_at), r.flow, f"[{colour}]{r.status}[/{colour}]",
+        runs.add_row(_ago(r.started_at), cell(r.flow), cell(r.status, colour),
                      "" if r.seconds is None else f"{r.seconds:.1f}", detail)
     sources = Table("source", "status", "last success", "failures in a row", "items 7d", "weekly norm (28d)",
                     "last item", "last error", title="Sources")
     for s in report.sources:
-        colour = {"ok": "green", "failing": "red", "silent": "red", "degraded": "yellow"}.get(s.status, "white")
-        sources.add_row(s.source, f"[{colour}]{s.status}[/{colour}]", _ago(s.last_success_at),
+        colour = {"ok": "green", "silent": "red", "degraded": "yellow"}.get(s.status, "red")
+        sources.add_row(cell(s.source), cell(s.status, colour), _ago(s.last_success_at),
                         str(s.consecutive_failures), str(s.articles_7d), f"{s.weekly_norm_28d:g}",
-                        _ago(s.last_article_at), (s.last_error or "")[:60])
+                        _ago(s.last_article_at), cell(s.last_error, limit=60))
     backlog = Table("subscriber", "cadence", "pending items", "oldest pending", "last digest", "failed 7d",
                     title="Pending digest items")
     for b in report.backlog:
-        backlog.add_row(b.subscriber, b.cadence, str(b.pending_items), _ago(b.oldest_pending_at),
+        backlog.add_row(cell(b.subscriber), cell(b.cadence), str(b.pending_items), _ago(b.oldest_pending_at),
                         _ago(b.last_digest_at), str(b.failed_7d))
     return [runs, sources, backlog]
 
@@ -125,14 +125,14 @@ def status(
     if as_json:
         typer.echo(json.dumps(asdict(report), default=str, ensure_ascii=False))
         return
-    console = Console()
+    out = console()
     for table in _status_tables(report):
-        console.print(table)
+        out.print(table)
     for note in report.notes:
-        console.print(f"note: {note}")
+        out.print(f"note: {note}")
 
 
-def _rebuild_index(path: Path, console: Console) -> str | None:
+def _rebuild_index(path: Path, err) -> str | None:
     """Rebuild the search index now (--reindex) unless a run is writing; then say why it did not."""
     from newswatch.store import fts
 
@@ -140,7 +140,7 @@ def _rebuild_index(path: Path, console: Console) -> str | None:
         with writer_lock(path, 0):
             conn = connect(path)
             try:
-                with console.status("rebuilding the search index…"):
+                with err.status("rebuilding the search index…"):
                     fts.rebuild_search_index(conn)
             finally:
                 conn.close()
@@ -175,13 +175,13 @@ def search(
 
     config = _config(config_dir, required=False)
     path = _db_path(config, db)
-    console = Console(stderr=True)
+    err = console(stderr=True)
     if not isinstance(path, Path):  # a LakeTarget: DuckDB's fts cannot index DuckLake tables
         raise fail("search needs the DuckDB file store: full-text indexes do not work on DuckLake tables "
                    "(fix: query the lake with `newswatch query` and ILIKE, or pass --db FILE)")
     if not path.exists():
         raise fail(f"{path}: no database yet (fix: run `newswatch ingest` first, or pass --db)")
-    note = _rebuild_index(path, console) if reindex else None
+    note = _rebuild_index(path, err) if reindex else None
     conn = _reader(path)
     try:
         hits = fts.search_articles(conn, terms, limit)
@@ -190,17 +190,17 @@ def search(
     finally:
         conn.close()
     if note:
-        console.print(f"note: {note}")
+        err.print(f"note: {note}")
     if fmt == "json":
         typer.echo(json.dumps([asdict(h) for h in hits], default=str, ensure_ascii=False))
         return
     unranked = "" if fts.is_cjk(terms) else "new"  # no score: a tail article (CJK: every hit is a substring one)
-    table = Table("score", "date", "source", "lang", "title", "url", title=f"{len(hits)} hits for {terms!r}")
+    table = Table("score", "date", "source", "lang", "title", "url", title=cell(f"{len(hits)} hits for {terms!r}"))
     for h in hits:
         score = unranked if h.score is None else f"{h.score:.2f}"
-        table.add_row(score, f"{h.sort_at:%Y-%m-%d}" if h.sort_at else "", h.source, h.lang or "", h.title or "",
-                      h.url)
-    Console().print(table)
+        table.add_row(score, f"{h.sort_at:%Y-%m-%d}" if h.sort_at else "", cell(h.source), cell(h.lang),
+                      cell(h.title), cell(h.url))
+    console().print(table)
 
 
 @sources_app.command("check")
@@ -225,7 +225,7 @@ def sources_check(
         raise fail(f"unknown source(s) {', '.join(unknown)} (fix: use names from {config.config_dir}/sources.yaml)")
     total = len(name) if name else len(known)
     with Progress(TextColumn("checking sources"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True, disable=as_json) as progress:
+                  console=console(stderr=True), transient=True, disable=as_json) as progress:
         task = progress.add_task("check", total=total)
         checks = asyncio.run(check_sources(config, name or None, on_done=lambda _: progress.advance(task)))
     if as_json:
@@ -235,8 +235,9 @@ def sources_check(
         for c in checks:
             newest = f"{c.last_item_at:%Y-%m-%d %H:%M}" if c.last_item_at else ""
             errors = "; ".join(e[:80] for e in c.errors)
-            table.add_row(c.source, c.configured_kind, c.detected_kind or "-", str(c.status_code or "-"),
-                          str(c.items), newest, f"[red]{errors}[/red]" if errors else "[green]ok[/green]")
-        Console().print(table)
+            table.add_row(cell(c.source), cell(c.configured_kind), cell(c.detected_kind or "-"),
+                          str(c.status_code or "-"), str(c.items), newest,
+                          cell(errors, "red") if errors else cell("ok", "green"))
+        console().print(table)
     if any(not c.ok for c in checks):
         raise typer.Exit(1)

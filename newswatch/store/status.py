@@ -36,7 +36,7 @@ class RunRow:
 class SourceRow:
     source: str
     kind: str
-    status: str  # ok | degraded | failing | silent | never polled | disabled
+    status: str  # ok | degraded | failing | failing since first run | silent | never polled | disabled
     last_success_at: datetime | None
     consecutive_failures: int
     articles_7d: int

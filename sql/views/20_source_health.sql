@@ -34,6 +34,8 @@ select
     case
         when not s.is_enabled then 'disabled'
         when st.last_polled_at is null then 'never polled'
+        -- one failure of a source that never worked is not "degraded": it has never delivered
+        when st.last_success_at is null and st.consecutive_failures > 0 then 'failing since first run'
         when st.consecutive_failures >= 3 then 'failing'
         when st.consecutive_failures > 0 then 'degraded'
         when coalesce(a.articles_28d, 0) >= 4 and coalesce(a.articles_7d, 0) = 0 then 'silent'

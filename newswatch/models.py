@@ -22,6 +22,7 @@ class FeedEntry:
     content: str | None = None  # plain text of the full content the feed carried, if any
     lang: str | None = None
     author: str | None = None
+    date_raw: str | None = None  # the source's date string when it was not trusted (unreadable, >1 day ahead, <1995)
 
 
 @dataclass(frozen=True, slots=True)

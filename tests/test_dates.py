@@ -58,6 +58,9 @@ CASES = [
     # other languages' month and day names
     ("Sáb, 23 Nov 2019 20:30:45 -0300", utc(2019, 11, 23, 23, 30, 45)),
     ("sab, 23 ott 2019 20:30:45 +0200", utc(2019, 10, 23, 18, 30, 45)),
+    ("Sonntag, 24 Nov 2019 10:00 MEZ", utc(2019, 11, 24, 9, 0)),
+    ("Dinsdag 26 Nov 2019 10:00 +0100", utc(2019, 11, 26, 9, 0)),
+    ("soon 2019", None),  # a word that is not a day name is not dropped
     # unknown: no year, unknown zone name, nonsense
     ("23 Nov 20:30", None),
     ("Sat, 23 Nov 2019 20:30:45 XYZT", None),

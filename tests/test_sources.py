@@ -44,6 +44,11 @@ def item_titles(body: bytes, encoding: str) -> list[str]:
     return [" ".join(html.unescape(t).split()) for t in unwrapped]
 
 
+def rss(items: str, prolog: str = "") -> bytes:
+    return (f'<?xml version="1.0"?>{prolog}<rss version="2.0"><channel><title>t</title>'
+            f"<link>https://example.org/</link>{items}</channel></rss>").encode()
+
+
 def is_absolute_http(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme in ("http", "https") and bool(parts.hostname)
@@ -97,9 +102,18 @@ def test_lying_charset_header_does_not_garble_gb2312_feed() -> None:
     assert lied_to.error is None  # a wrong charset is something feedparser copes with
 
 
-def test_zoneless_dates_are_taken_as_utc() -> None:
+def test_zoneless_dates_of_a_chinese_feed_are_beijing_time() -> None:
+    """`<language>zh-cn</language>`, `2018-09-18 14:38:10`: +08:00 (every zh locale is), not UTC."""
     parsed = parse_feed(corpus_file(FEEDS / "rss-parser/encoding-gb2312.xml"), FEED_URL)
-    assert parsed.entries[0].published_at == datetime(2018, 9, 18, 14, 38, 10, tzinfo=UTC)
+    assert parsed.entries[0].published_at == datetime(2018, 9, 18, 6, 38, 10, tzinfo=UTC)
+
+
+def test_zoneless_dates_take_the_sources_tz_else_utc() -> None:
+    feed = rss('<item><link>https://example.org/a</link><pubDate>2019-07-01 12:00:00</pubDate></item>')
+    assert parse_feed(feed, FEED_URL).entries[0].published_at == datetime(2019, 7, 1, 12, tzinfo=UTC)
+    berlin = parse_feed(feed, FEED_URL, tz="Europe/Berlin").entries[0]
+    assert berlin.published_at == datetime(2019, 7, 1, 10, tzinfo=UTC)
+    assert parse_feed(feed, FEED_URL, lang="ja").entries[0].published_at == datetime(2019, 7, 1, 3, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -301,6 +315,120 @@ def test_billion_laughs_in_feed_is_harmless() -> None:
     parsed = parse_feed(feed, FEED_URL)
     assert parsed.error is not None
     assert all(len(e.title or "") < 100 for e in parsed.entries)
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        ("<![CDATA[Caf&eacute; &amp; bar]]>", "Café & bar"),  # the issue's example
+        ("<![CDATA[L&#39;&eacute;t&eacute; &ndash; 2019]]>", "L'été – 2019"),
+        ("Fish &amp;amp; chips", "Fish & chips"),  # escaped once for XML, once for HTML
+        ("<![CDATA[AT&T &lt;3]]>", "AT&T <3"),
+    ],
+)
+def test_rss_html_text_with_entities_but_no_tags_is_decoded(raw: str, text: str) -> None:
+    feed = rss(f"<item><title>{raw}</title><link>https://example.org/a</link><description>{raw}</description></item>")
+    entry = parse_feed(feed, FEED_URL).entries[0]
+    assert (entry.title, entry.summary) == (text, text)
+
+
+def test_atom_html_is_decoded_once_and_text_is_not_decoded_at_all() -> None:
+    feed = (b'<feed xmlns="http://www.w3.org/2005/Atom"><title>x</title><entry>'
+            b'<title type="html">AT&amp;amp;T</title><link href="https://example.org/a"/>'
+            b'<summary type="text">AT&amp;amp;T</summary></entry></feed>')
+    entry = parse_feed(feed, FEED_URL).entries[0]
+    assert entry.title == "AT&T"  # html: XML gives `AT&amp;T`, HTML gives `AT&T`
+    assert entry.summary == "AT&amp;T"  # text: XML's decoding is the only one
+
+
+def test_image_title_nested_in_an_item_does_not_replace_the_items_title() -> None:
+    feed = rss(
+        "<image><title>Channel logo</title><url>https://example.org/logo.png</url></image>"
+        "<item><title>Real headline</title><link>https://example.org/a</link>"
+        "<image><title>Photo caption</title><url>https://example.org/i.png</url></image></item>"
+        "<item><link>https://example.org/b</link><image><title>Only a caption</title></image>"
+        "<description>d</description></item>"
+        '<item><title>Third</title><link>https://example.org/c</link><media:thumbnail url="x"/></item>'
+    )
+    assert [e.title for e in parse_feed(feed, FEED_URL).entries] == ["Real headline", None, "Third"]
+
+
+@pytest.mark.parametrize("empty", ["<item/>", "<item />", '<item rdf:about="x"/>', "<item></item>"])
+def test_self_closing_items_count_towards_the_cap_and_parsing_stops(empty: str) -> None:
+    real = "<item><title>after the cap</title><link>https://example.org/late</link></item>"
+    first = "<item><title>first</title><link>https://example.org/first</link></item>"
+    parsed = parse_feed(rss(first + empty * 200_000 + real), FEED_URL)
+    assert [e.title for e in parsed.entries] == ["first"]
+    assert parsed.error.startswith("feed lists more than 1,000 entries")
+
+
+def test_self_closing_atom_entries_count_towards_the_cap() -> None:
+    feed = (b'<feed xmlns="http://www.w3.org/2005/Atom"><title>x</title>' + b"<entry/>" * 50_000
+            + b'<entry><title>late</title><link href="https://example.org/late"/></entry></feed>')
+    parsed = parse_feed(feed, FEED_URL)
+    assert parsed.entries == () and parsed.error.startswith("feed lists more than 1,000 entries")
+    assert parsed.kind == "atom"  # the closing tags survived the cut: still well-formed Atom
+
+
+def test_feed_at_the_cap_is_read_whole_without_error() -> None:
+    items = "".join(f"<item><link>https://example.org/{i}</link></item>" for i in range(1_000))
+    parsed = parse_feed(rss(items), FEED_URL)
+    assert len(parsed.entries) == 1_000 and parsed.error is None
+
+
+def test_quadratic_entity_expansion_is_refused_before_parsing() -> None:
+    """One 100 kB entity referenced 3,000 times would expand to 300 MB; it is not expanded at all."""
+    prolog = f'<!DOCTYPE rss [<!ENTITY big "{"x" * 100_000}">]>'
+    feed = rss("<item><title>t</title><link>https://example.org/a</link>"
+               f"<description>{'&big;' * 3_000}</description></item>", prolog)
+    parsed = parse_feed(feed, FEED_URL)
+    assert "DTD internal subset" in parsed.error
+    assert [e.url for e in parsed.entries] == ["https://example.org/a"]
+    assert "x" * 100 not in repr(parsed)  # the reference stays a reference
+
+
+def test_feed_whose_dtd_never_ends_is_refused() -> None:
+    parsed = parse_feed(b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "' + b"x" * 1000, FEED_URL)
+    assert parsed.entries == () and parsed.error == "malformed feed: its DTD never ends"
+
+
+@pytest.mark.parametrize("ref", ["&#xD800;", "&#xdfff;", "&#55296;", "&#0;", "&#x110000;", "&#1114112;", "&#xFFFE;"])
+def test_one_forbidden_character_reference_costs_one_character_not_the_feed(ref: str) -> None:
+    items = "".join(f"<item><title>{t}</title><link>https://example.org/{t}</link></item>"
+                    for t in ("one", f"tw{ref}o", "three"))
+    parsed = parse_feed(rss(items), FEED_URL)
+    assert [e.title for e in parsed.entries] == ["one", "two", "three"]
+
+
+def test_allowed_character_references_are_kept() -> None:
+    feed = rss("<item><title>&#x1F600; &#233; &#9;x</title><link>https://example.org/a</link></item>")
+    assert parse_feed(feed, FEED_URL).entries[0].title == "\U0001f600 é x"
+
+
+@pytest.mark.parametrize(
+    ("pub_date", "published_at"),
+    [
+        ("Sat, 23 Nov 2019 20:30:45 CEST", datetime(2019, 11, 23, 18, 30, 45, tzinfo=UTC)),
+        ("Sat, 23 Nov 2019 20:30:45 +02:00", datetime(2019, 11, 23, 18, 30, 45, tzinfo=UTC)),
+        ("Sat, 23 Nov 2019 8:30:45 PM JST", datetime(2019, 11, 23, 11, 30, 45, tzinfo=UTC)),
+    ],
+)
+def test_feed_dates_are_read_by_our_parser_not_feedparsers(pub_date: str, published_at: datetime) -> None:
+    feed = rss(f"<item><link>https://example.org/a</link><pubDate>{pub_date}</pubDate></item>")
+    assert parse_feed(feed, FEED_URL).entries[0].published_at == published_at
+
+
+@pytest.mark.parametrize("pub_date", ["Wed, 01 Jan 2031 10:00:00 GMT", "Fri, 01 Jan 1993 10:00:00 GMT", "soon 2019"])
+def test_implausible_feed_date_is_unknown_with_the_raw_string_kept(pub_date: str) -> None:
+    feed = rss(f"<item><link>https://example.org/a</link><pubDate>{pub_date}</pubDate></item>")
+    entry = parse_feed(feed, FEED_URL, now=datetime(2026, 12, 1, tzinfo=UTC)).entries[0]
+    assert entry.published_at is None and entry.date_raw == pub_date
+
+
+def test_a_date_ahead_of_one_clock_is_fine_for_a_later_clock() -> None:
+    feed = rss("<item><link>https://example.org/a</link><pubDate>Wed, 01 Jan 2031 10:00:00 GMT</pubDate></item>")
+    entry = parse_feed(feed, FEED_URL, now=datetime(2031, 1, 1, 9, tzinfo=UTC)).entries[0]
+    assert entry.published_at == datetime(2031, 1, 1, 10, tzinfo=UTC) and entry.date_raw is None
 
 
 # --- sitemaps -------------------------------------------------------------------------------

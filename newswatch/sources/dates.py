@@ -62,7 +62,13 @@ _ZONE_HOURS_BY_LANG = {"zh": {"CST": 8}}
 _LANG_HOURS = {"zh": 8, "ja": 9, "ko": 9}
 EARLIEST_YEAR = 1995  # no news feed or sitemap predates the web's first news sites
 MAX_AHEAD = timedelta(days=1)  # further ahead is a wrong clock or a scheduled embargo, not a date
-_LEADING_DAY = re.compile(r"^\s*[^\W\d_]{2,12}\.?\s*,?\s*(?=\d)")
+_LEADING_WORD = re.compile(r"^\s*([^\W\d_]{2,12})\.?\s*,?\s*(?=\d)")
+# Day names (their first two or three letters, accents stripped) in en, pt, it, es, fr, de, nl:
+# only these are dropped before a date, so `soon 2019` stays unreadable instead of becoming 2019.
+_DAY_PREFIXES = frozenset(
+    "mon tue wed thu fri sat sun seg ter qua qui sex sab dom lun mar mer gio ven mie jue vie "
+    "jeu sam dim die mit don fre son maa din woe vri zat zon mo di mi do fr sa so ma wo vr za zo".split()
+)
 _WORD = re.compile(r"[^\W\d_]+")
 _YEAR = re.compile(r"\b\d{4}\b")
 _COMMENT = re.compile(r"\([^()]*\)")  # RFC 822 comments, JavaScript's `(Central European ...)`
@@ -117,7 +123,7 @@ def parse_date(
     if not text or not _YEAR.search(text) or len(text) > 100:
         return None
     text = _UTC_PLUS.sub("", text)
-    for candidate in (text, _translate_months(_LEADING_DAY.sub("", text))):
+    for candidate in (text, _translate_months(_without_day_name(text))):
         parsed = _parse_one(candidate, zone, lang)
         if parsed is not None:
             return parsed if _is_plausible(parsed, now) else None
@@ -152,6 +158,15 @@ def _is_plausible(value: datetime, now: datetime | None) -> bool:
     if value.year < EARLIEST_YEAR:
         return False
     return now is None or value <= as_utc(now) + MAX_AHEAD
+
+
+def _without_day_name(text: str) -> str:
+    match = _LEADING_WORD.match(text)
+    if match is None:
+        return text
+    word = _strip_accents(match.group(1)).lower()
+    is_day = word[:3] in _DAY_PREFIXES if len(word) > 2 else word in _DAY_PREFIXES
+    return text[match.end() :] if is_day else text
 
 
 def _translate_months(text: str) -> str:

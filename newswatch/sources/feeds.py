@@ -3,37 +3,71 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from itertools import islice
 from typing import Any
 
 import feedparser
 from feedparser.exceptions import ThingsNobodyCaresAboutButMe
 
 from newswatch.models import FeedEntry, ParsedSource
-from newswatch.sources.dates import from_struct_time, parse_date
+from newswatch.sources.dates import parse_date, zone_hint
 from newswatch.sources.links import absolute_url, dedupe_by_url
 from newswatch.sources.text import html_to_text, normalise_lang, one_line, tidy_text
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _FIRST_ELEMENT = re.compile(rb"<([A-Za-z][\w:.-]*)")
-_NESTED_ENTITY = re.compile(rb"<!ENTITY[^>]*&[^#][^>]*>")
+# A DOCTYPE's internal subset `[...]` is where entities are declared: billion laughs (nested) and
+# quadratic blow-up (one big entity referenced a million times: an 8 MB feed reached 1.05 GiB in
+# expat, measured). No real feed needs its own entities, so the subset is removed before parsing;
+# references to what it declared are then undefined and feedparser's loose parser keeps the text.
+_INTERNAL_SUBSET = re.compile(rb"<!DOCTYPE\s[^\[>]*\[")
+_SUBSET_END = re.compile(rb"\]\s*>")
+_PROLOG_BYTES = 65_536  # a DOCTYPE after this much prolog is not one expat would honour first
+# Character references XML 1.0 forbids: one `&#xD800;` made feedparser drop every entry.
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+# An <image> nested in an item (not the channel's): feedparser lets its <title> replace the item's.
+# Tempered so that it never spans an item boundary, whatever stray markup a description holds.
+_NESTED_IMAGE = re.compile(
+    rb"<image(?:\s[^<>]*)?>(?:(?!</?(?:[\w.-]+:)?(?:item|entry|image)[\s/>]).){0,4096}?</image\s*>", re.S
+)
+_ITEM = re.compile(rb"<((?:[\w.-]+:)?)item[\s>]")
 _SNIFF_BYTES = 4096  # where a feed's or a page's root element shows up
 _EMAIL = re.compile(r"<?[^\s@()<>]+@[^\s@()<>]+>?")
 _EMAIL_AND_NAME = re.compile(rf"{_EMAIL.pattern}\s*\((.+)\)")  # RSS <author>: "a@b.c (Name)"
 # A feed carries its latest 10-100 items; feedparser needs ~14 s and ~190 MB for 100,000 tiny
-# ones (measured), so only the first 1,000 are parsed. Cut at the 1,000th item's end tag and
-# resumed after the last one, so the document stays well-formed (closing tags kept).
+# ones (measured), so only the first 1,000 are parsed. Every item/entry start tag counts, also a
+# self-closing `<item/>` (1.4 M of them in 9.8 MB cost 36 s of CPU when only end tags counted).
+# The document is cut before the 1,001st and resumed after the last item's end, so its closing
+# tags are kept and it stays well-formed.
 MAX_FEED_ENTRIES = 1_000
-_ENTRY_END = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>")
+_ENTRY_START = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s/>]")
+_ENTRY_END = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>|<(?:[\w.-]+:)?(?:item|entry)(?:\s[^<>]*)?/>")
+_TAIL_BYTES = 65_536  # where a feed's last item ends: only closing tags follow it
 
 
 def parse_feed(
-    body: bytes, url: str, content_type: str | None = None, source: str = ""
+    body: bytes,
+    url: str,
+    content_type: str | None = None,
+    source: str = "",
+    *,
+    now: datetime | None = None,
+    tz: str | None = None,
+    lang: str | None = None,
 ) -> ParsedSource:
-    """Entries of an RSS/Atom/RDF document; `error` is set when it is malformed or not a feed."""
+    """Entries of an RSS/Atom/RDF document; `error` is set when it is malformed or not a feed.
+
+    `now` (the run's clock) makes dates more than a day ahead unknown; `tz` (an IANA zone) or
+    `lang` (the source's language hint) place dates written without a zone.
+    """
     if isinstance(body, str):
         body = body.encode("utf-8")
-    body = _without_nested_entities(body)
+    body, subset_problem = _without_internal_subset(body)
+    if body is None:
+        return ParsedSource(error=subset_problem)
+    body = _without_nested_images(_without_bad_char_refs(body))
     body, dropped = _first_entries(body, MAX_FEED_ENTRIES)
     headers = {"content-location": url}
     if content_type:
@@ -46,11 +80,13 @@ def parse_feed(
     except Exception as exc:  # noqa: BLE001 - its loose parser crashes on some broken feeds
         return ParsedSource(error=f"malformed feed: feedparser failed: {type(exc).__name__}: {exc}")
     feed_lang = normalise_lang(parsed.feed.get("language"))
-    entries = [_entry(raw, url, source, feed_lang) for raw in parsed.entries]
+    dating = _Dating(now, zone_hint(tz, lang or feed_lang), lang or feed_lang)
+    entries = [_entry(raw, url, source, feed_lang, dating) for raw in parsed.entries]
     error = _malformed_reason(parsed, body)
-    if dropped:
-        cap = f"feed lists more than {MAX_FEED_ENTRIES:,} entries; the first {MAX_FEED_ENTRIES:,} were read"
-        error = f"{cap}; {error}" if error else cap
+    capped = f"feed lists more than {MAX_FEED_ENTRIES:,} entries; the first {MAX_FEED_ENTRIES:,} were read"
+    for problem in (capped if dropped else None, subset_problem):
+        if problem:
+            error = f"{problem}; {error}" if error else problem
     return ParsedSource(
         entries=dedupe_by_url([entry for entry in entries if entry is not None]),
         error=error,
@@ -59,29 +95,55 @@ def parse_feed(
 
 
 def _first_entries(body: bytes, limit: int) -> tuple[bytes, bool]:
-    """The document with its entries after the first `limit` left out; whether any were."""
-    ends = _ENTRY_END.finditer(body)
-    cut = next((m for i, m in enumerate(ends, 1) if i == limit), None)
-    if cut is None:
+    """The document with its entries after the first `limit` left out; whether any were.
+
+    Counts start tags (self-closing ones too) and stops counting at `limit + 1`; the resume point
+    is searched in the last `_TAIL_BYTES` only, so a hostile feed costs one pass, not a parse.
+    """
+    over = next(islice(_ENTRY_START.finditer(body), limit, None), None)
+    if over is None:
         return body, False
     last = None
-    for last in ends:  # the same iterator: continues after the limit-th end tag
+    for last in _ENTRY_END.finditer(body, max(over.start(), len(body) - _TAIL_BYTES)):
         pass
-    if last is None:
-        return body, False
-    return body[: cut.end()] + body[last.end() :], True
+    tail = body[last.end() :] if last is not None else b""  # no end in sight: truncated anyway
+    return body[: over.start()] + tail, True
 
 
-def _without_nested_entities(body: bytes) -> bytes:
-    """Drop entity declarations that refer to other entities (billion laughs) from the prolog.
+def _without_internal_subset(body: bytes) -> tuple[bytes | None, str | None]:
+    """The document without its DTD internal subset (entity declarations); a note if it had one."""
+    match = _INTERNAL_SUBSET.search(body, 0, _PROLOG_BYTES)
+    if match is None or _FIRST_ELEMENT.search(body, 0, match.start()):
+        return body, None
+    end = _SUBSET_END.search(body, match.end())
+    if end is None:
+        return None, "malformed feed: its DTD never ends"
+    note = "feed declares its own entities (DTD internal subset): ignored, not expanded"
+    return body[: match.end() - 1] + b">" + body[end.end() :], note
 
-    feedparser removes them only when each starts a line; expat's own amplification limit
-    stops the rest, but only after ~2 s of CPU on a 1 kB document.
-    """
-    root = _FIRST_ELEMENT.search(body)
-    end = root.start() if root else len(body)
-    head = _NESTED_ENTITY.sub(b"", body[:end])
-    return head + body[end:] if len(head) != end else body
+
+def _without_bad_char_refs(body: bytes) -> bytes:
+    """Character references to code points XML 1.0 forbids (surrogates, NUL, > U+10FFFF) removed."""
+
+    def keep(match: re.Match[bytes]) -> bytes:
+        hex_digits, digits = match.groups()
+        code = int(hex_digits, 16) if hex_digits else int(digits)
+        return match.group(0) if _is_xml_char(code) else b""
+
+    return _CHAR_REF.sub(keep, body) if b"&#" in body else body
+
+
+def _is_xml_char(code: int) -> bool:
+    return (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+            or 0x10000 <= code <= 0x10FFFF)
+
+
+def _without_nested_images(body: bytes) -> bytes:
+    """`<image>` elements inside items removed (the channel's own `<image>` comes before them)."""
+    first_item = _ITEM.search(body)
+    if first_item is None or b"<image" not in body[first_item.start() :]:
+        return body
+    return body[: first_item.start()] + _NESTED_IMAGE.sub(b"", body[first_item.start() :])
 
 
 def _kind(version: str) -> str:
@@ -109,17 +171,28 @@ def _looks_like(body: bytes) -> str:
     return "an HTML page" if name.lower() == "html" else f"root element <{name}>"
 
 
-def _entry(raw: Any, feed_url: str, source: str, feed_lang: str | None) -> FeedEntry | None:
+@dataclass(frozen=True, slots=True)
+class _Dating:
+    """How this feed's dates are read: the run's clock, the zone and language hints."""
+
+    now: datetime | None
+    zone: tzinfo | None
+    lang: str | None
+
+
+def _entry(raw: Any, feed_url: str, source: str, feed_lang: str | None, dating: _Dating) -> FeedEntry | None:
     url = _entry_url(raw, feed_url)
     if url is None:
         return None
     content = next((c for c in raw.get("content", ()) if c.get("value", "").strip()), None)
     summary = raw.get("summary_detail")
+    published_at, date_raw = _published_at(raw, dating)
     return FeedEntry(
         url=url,
         source=source,
         title=one_line(_detail_text(raw.get("title_detail"))),
-        published_at=_published_at(raw),
+        published_at=published_at,
+        date_raw=date_raw,
         summary=_detail_text(summary),
         content=_detail_text(content),
         lang=_entry_lang(raw, content, summary) or feed_lang,
@@ -150,12 +223,21 @@ def _detail_text(detail: Any) -> str | None:
     return tidy_text(value)
 
 
-def _published_at(raw: Any) -> datetime | None:
+def _published_at(raw: Any, dating: _Dating) -> tuple[datetime | None, str | None]:
+    """The first date our parser trusts; else None and the first date string given, kept raw.
+
+    feedparser's own `*_parsed` values are not used: it reads unknown zone names as UTC.
+    """
+    given = None
     for field in ("published", "updated", "created"):
-        parsed = from_struct_time(raw.get(f"{field}_parsed")) or parse_date(raw.get(field))
+        text = raw.get(field)
+        if not isinstance(text, str) or not text.strip():
+            continue
+        given = given or one_line(text)
+        parsed = parse_date(text, now=dating.now, zone=dating.zone, lang=dating.lang)
         if parsed is not None:
-            return parsed
-    return None
+            return parsed, None
+    return None, given
 
 
 def _entry_lang(raw: Any, *details: Any) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import lxml.etree
@@ -27,8 +28,8 @@ def one_line(text: str | None) -> str | None:
 def html_to_text(markup: str | None) -> str | None:
     """Visible text of an HTML fragment: one line per block, spaces collapsed; None if empty."""
     markup = _NOT_XML_CHARS.sub("", markup or "")
-    if "<" not in markup:
-        return tidy_text(markup)
+    if "<" not in markup:  # no tags, but still HTML: `Caf&eacute; &amp; bar` is `Café & bar`
+        return tidy_text(html.unescape(markup))
     try:
         root = lxml.html.fragment_fromstring(markup, create_parent="div")
     except (lxml.etree.ParserError, ValueError):

@@ -20,6 +20,7 @@ import ssl
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -39,6 +40,7 @@ ERROR_KINDS = (
     "blocked_address", "robots", "invalid_url", "timeout", "connect", "network", "http_status",
     "rate_limited", "redirect_loop", "too_many_redirects", "too_large", "content_type", "binary",
     "deferred",  # not tried, or cut short, because the run's deadline (run_deadline_s) came first
+    "bad_encoding",  # a stacked, unknown or undecodable Content-Encoding: refused, never inflated
 )
 TRANSIENT_STATUS = frozenset({500, 502, 504, 408})
 RETRY_AFTER_STATUS = frozenset({429, 503})
@@ -46,6 +48,10 @@ REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 ARTICLE_TYPES = ("text/html", "application/xhtml+xml")
 ROBOTS_MAX_BYTES = 512_000
 REDIRECT_BODY_MAX_BYTES = 64_000  # a redirect's or 304's body is a courtesy page at most  # robots.txt files are small; Google reads only the first 500 KiB
+# the one Content-Encoding layer we accept (Accept-Encoding asks for these) -> zlib's wbits. Two
+# layers are refused, not inflated: httpx inflates every layer with no limit (a 3.5 KB `gzip, gzip`
+# response became 5.9 GB), so the body is read raw and inflated here, at most to the cap.
+ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 BINARY_MAGIC = (b"%PDF", b"PK\x03\x04", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"\x7fELF", b"ID3")
 
 
@@ -119,6 +125,10 @@ class Fetcher:
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._robots: dict[str, asyncio.Future] = {}
         self._resolver = resolver or _resolve
+        # (host, is the source's own private host) -> the addresses its last check passed (None:
+        # an allowed private host, connected to by name); a connection goes to these, not to a
+        # second resolution of the name (which DNS rebinding could point inside)
+        self._checked: dict[tuple[str, bool], tuple[str, ...] | None] = {}
         self.robots_results: list[FetchResult] = []  # robots.txt fetches, to be recorded too
 
     def _host_sem(self, host: str) -> asyncio.Semaphore:
@@ -258,6 +268,7 @@ class Fetcher:
                 raise FetchError("deferred", "the run's deadline passed before this request; left for the next run")
             guard = _Guard()
             call = functools.partial(self._get_blocking, url, host, headers, cap, time.monotonic() + total, guard)
+            call = functools.partial(_connecting_to, self._checked.get(_address_key(url, req), ()), call)
             try:
                 async with asyncio.timeout(total):
                     return await asyncio.get_running_loop().run_in_executor(self._io, call)
@@ -345,8 +356,9 @@ class Fetcher:
 
     async def _check_address(self, url: str, req: FetchRequest) -> None:
         parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if req.allow_private_host and host == req.allow_private_host.lower():
+        host, own_private_host = _address_key(url, req)
+        if own_private_host:
+            self._checked[host, True] = None
             return  # the source itself is on a private host, and says so in its config
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
@@ -361,6 +373,7 @@ class Fetcher:
                 "(private, loopback, link-local and multicast targets need allow_private_addresses "
                 "on the source, and then only its own host)",
             )
+        self._checked[host, False] = tuple(addresses)
 
     async def _check_robots(self, url: str, req: FetchRequest) -> None:
         parts = urlsplit(url)
@@ -387,6 +400,21 @@ class Fetcher:
         return parser
 
 
+def _address_key(url: str, req: FetchRequest) -> tuple[str, bool]:
+    """(host, whether it is the source's own private host): what _check_address records under."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host, bool(req.allow_private_host) and host == req.allow_private_host.lower()
+
+
+def _connecting_to(addresses: tuple[str, ...] | None, call):
+    """Run `call` (a blocking request) with its connections going to `addresses` (_PinnedBackend)."""
+    _current.addresses = addresses
+    try:
+        return call()
+    finally:
+        _current.addresses = _UNPINNED
+
+
 def _host_key(url: str) -> str:
     """What the circuit breaker counts timeouts by: host and port (another port is another server)."""
     parts = urlsplit(url)
@@ -394,6 +422,7 @@ def _host_key(url: str) -> str:
 
 
 _current = threading.local()  # .guard: the _Guard of the request this I/O thread is running
+_UNPINNED = ()  # _current.addresses outside a Fetcher request: httpcore connects by name
 
 
 class _Guard:
@@ -478,11 +507,28 @@ class _GuardedStream(httpcore.NetworkStream):
 
 
 class _GuardedBackend(httpcore.NetworkBackend):
+    """Every socket reachable by its request's _Guard, and connected to the addresses its request's
+    check passed (`_current.addresses`, set by _connecting_to): httpcore would resolve the name
+    again, and a DNS server that answered the check with a public address could answer this second
+    lookup with 127.0.0.1 (DNS rebinding). The name still goes in the Host header and TLS SNI."""
+
     def __init__(self, inner: httpcore.NetworkBackend) -> None:
         self._inner = inner
 
-    def connect_tcp(self, *args, **kwargs) -> _GuardedStream:
-        return _GuardedStream(self._inner.connect_tcp(*args, **kwargs))
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options=None) -> _GuardedStream:
+        addresses = getattr(_current, "addresses", _UNPINNED) or (host,)  # None (allowed private host): by name
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                stream = self._inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                                 socket_options=socket_options)
+            except httpcore.ConnectError as exc:  # the next address (getaddrinfo's order), as httpcore would
+                error = httpcore.ConnectError(f"{address}: {exc}")
+                continue
+            return _GuardedStream(stream)
+        assert error is not None
+        raise error
 
     def connect_unix_socket(self, *args, **kwargs) -> _GuardedStream:
         return _GuardedStream(self._inner.connect_unix_socket(*args, **kwargs))
@@ -520,19 +566,65 @@ async def _getaddrinfo(host: str, port: int) -> list[str]:
 
 
 def _read_capped(r: httpx.Response, cap: int, deadline: float, stop: _Guard, total_s: float) -> bytes:
+    """The body, inflated here (never by httpx) and cut at `cap` decoded bytes as it streams: a
+    gzip bomb stops at the cap, holding at most the cap plus one network read."""
     declared = r.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > cap:
         raise FetchError("too_large", f"Content-Length {int(declared):,} bytes exceeds the {cap:,}-byte cap", r.status_code)
+    inflater = _Inflater.for_response(r)
     chunks: list[bytes] = []
     size = 0
-    for chunk in r.iter_bytes():  # decoded: a gzip bomb is counted as it inflates
-        size += len(chunk)
-        if size > cap:
-            raise FetchError("too_large", f"body exceeds the {cap:,}-byte cap", r.status_code)
+    for raw in r.iter_raw():
         if stop.is_set() or time.monotonic() > deadline:  # a trickled body: each read is quick, the whole is not
             raise Transient("timeout", f"no complete response within {total_s:g} s")
+        chunk = raw if inflater is None else inflater.inflate(raw, cap - size + 1)
+        size += len(chunk)
+        if size > cap:
+            raise FetchError("too_large", f"body exceeds the {cap:,}-byte cap"
+                             + (" once inflated" if inflater else ""), r.status_code)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class _Inflater:
+    """One gzip or deflate layer, inflated at most `limit` bytes per call (zlib's max_length)."""
+
+    def __init__(self, encoding: str, status: int) -> None:
+        self.encoding, self.status = encoding, status
+        self._z = zlib.decompressobj(ENCODINGS[encoding])
+        self._started = False
+
+    @classmethod
+    def for_response(cls, r: httpx.Response) -> _Inflater | None:
+        header = r.headers.get("content-encoding", "")  # repeated headers arrive joined by ", "
+        layers = [e.strip().lower() for e in header.split(",") if e.strip().lower() not in ("", "identity")]
+        if not layers:
+            return None
+        if len(layers) > 1:
+            raise FetchError("bad_encoding", f"Content-Encoding {header[:100]!r} refused: more than one layer "
+                             "(each would inflate past every cap)", r.status_code)
+        if layers[0] not in ENCODINGS:
+            raise FetchError("bad_encoding", f"Content-Encoding {layers[0][:50]!r} refused: only gzip or deflate "
+                             "(what Accept-Encoding asks for)", r.status_code)
+        return cls(layers[0], r.status_code)
+
+    def inflate(self, data: bytes, limit: int) -> bytes:
+        try:
+            out = self._inflate(data, limit)
+        except zlib.error as exc:
+            if self._started or self.encoding != "deflate":
+                raise FetchError("bad_encoding", f"undecodable {self.encoding} body: {exc}", self.status) from exc
+            self._z = zlib.decompressobj(-zlib.MAX_WBITS)  # "deflate" sent raw, without zlib's header
+            out = self._inflate(data, limit)
+        self._started = self._started or bool(data)
+        return out
+
+    def _inflate(self, data: bytes, limit: int) -> bytes:
+        out = self._z.decompress(data, limit)
+        # a full `limit` is the caller's "over the cap"; short of it, zlib has used all the input
+        while self._z.unconsumed_tail and len(out) < limit:
+            out += self._z.decompress(self._z.unconsumed_tail, limit - len(out))
+        return out
 
 
 def _content_type(header: str | None) -> tuple[str | None, str | None]:

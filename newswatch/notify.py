@@ -12,6 +12,7 @@ markdown form, anything else the plain text.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -19,7 +20,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import apprise
 
@@ -52,6 +53,76 @@ class SendResult:
     ok: bool
     targets: tuple[str, ...]  # redacted
     error: str | None = None  # redacted
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One place a digest is delivered to, with its own delivery state.
+
+    `key` identifies it in the database without revealing it (a hash of the URL); `label` is
+    the redacted form shown in records (`mailto://***@host to=desk@example.com`).
+    """
+
+    key: str
+    url: str
+    label: str
+
+
+def target_key(url: str) -> str:
+    return hashlib.sha256(url.strip().encode()).hexdigest()[:20]
+
+
+_RECIPIENT_SPLIT_RE = re.compile(r"[\s,;]+")
+
+
+def expand_targets(urls: Sequence[str]) -> list[Target]:
+    """One Target per URL, and per recipient of an email URL (`mailto://…?to=a@x,b@x`).
+
+    apprise reports one result per URL, so a rejected recipient would otherwise make the good
+    one receive every retry: split into one URL per `to` address, each with its own state.
+    """
+    out: list[Target] = []
+    seen: set[str] = set()
+    for url in urls:
+        for one in _per_recipient(url):
+            key = target_key(one)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(Target(key, one, _label(one)))
+    return out
+
+
+def _per_recipient(url: str) -> list[str]:
+    if channel_for(url) != "email":
+        return [url]
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return [url]
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    to = [v for k, v in query if k.lower() == "to"]
+    recipients = [r for v in to for r in _RECIPIENT_SPLIT_RE.split(v) if r]
+    if len(recipients) <= 1:
+        return [url]
+    rest = [(k, v) for k, v in query if k.lower() != "to"]
+    return [
+        urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode([*rest, ("to", r)], quote_via=quote, safe="@"),
+                    parts.fragment))
+        for r in recipients
+    ]
+
+
+def _label(url: str) -> str:
+    base = redact(url)
+    if channel_for(url) == "email":
+        try:
+            to = [v for k, v in parse_qsl(urlsplit(url.strip()).query) if k.lower() == "to"]
+        except ValueError:
+            to = []
+        if len(to) == 1 and "@" in to[0] and len(to[0]) <= 120:
+            return f"{base} to={to[0]}"
+    return base
 
 
 def scheme_of(url: str) -> str:
@@ -192,15 +263,16 @@ def resolve_urls(
 ) -> tuple[list[str], list[str]]:
     """(urls, problems): URLs from env vars (and Prefect Secrets through `load_secret`).
 
-    An env var may hold several URLs separated by whitespace or commas, as apprise accepts.
-    Problems name the variable or secret, never its value.
+    An env var (or secret) may hold several URLs separated by whitespace (or use a YAML list of
+    variables). Commas are NOT separators: they belong to apprise URLs themselves
+    (`mailto://…?to=a@x,b@x`). Problems name the variable or secret, never its value.
     """
     env = os.environ if env is None else env
     urls, problems = [], []
     for name in url_env:
         value = (env.get(name) or "").strip()
         if value:
-            urls += [u for u in re.split(r"[\s,]+", value) if u]
+            urls += value.split()
         else:
             problems.append(f"environment variable {name} is not set")
     for name in url_secret:
@@ -212,7 +284,7 @@ def resolve_urls(
         except Exception as exc:  # noqa: BLE001  (a missing block is a config problem, not a crash)
             problems.append(f"secret {name} could not be loaded ({type(exc).__name__})")
             continue
-        urls += [u for u in re.split(r"[\s,]+", value) if u]
+        urls += value.split()
     return urls, problems
 
 

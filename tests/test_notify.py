@@ -59,7 +59,8 @@ def populate(conn):
     add_article(conn, "e2", title="Offshore wind auction breaks records", score=0.8, published_at=NOW,
                 url="https://wind.example/auction?a=1&b=2")
     add_article(conn, "c1", title="Glaciers retreat faster than modelled", topic="climate", score=0.7,
-                published_at=NOW, terms=("glaciers",), evidence=["The glaciers retreat faster than modelled."])
+                published_at=NOW, terms=("glaciers",), evidence=["The glaciers retreat faster than modelled.",
+                          "Alpine glaciers lost twice the ice the models predicted, the survey found."])
 
 
 def all_text_in_db(conn) -> str:
@@ -74,7 +75,7 @@ def test_email_digest_arrives_once_with_sections_links_escaping_and_plain_part(c
     assert [r.status for r in first] == ["sent"], first
     assert len(smtp.messages) == 1
     msg = smtp.messages[0]
-    assert msg["Subject"] == "newswatch digest: 3 new — energy, climate"
+    assert msg["Subject"] == "newswatch digest: energy 2, climate 1 · 3 new"
     html = msg.get_body(("html",)).get_content()
     plain = msg.get_body(("plain",)).get_content()
     assert ">energy <" in html and ">climate <" in html and html.index(">energy <") < html.index(">climate <")
@@ -97,7 +98,7 @@ def test_chat_form_reaches_a_json_webhook_as_short_markdown(conn, webhook):
     path, payload = post.path, post.payload
     assert path == f"/hooks/{WEBHOOK_TOKEN}"
     message = payload["message"]
-    assert message.startswith("**newswatch digest: 3 new")
+    assert message.startswith("**newswatch digest: energy 2, climate 1 · 3 new")
     assert "[Offshore wind auction breaks records](https://wind.example/auction?a=1&b=2)" in message.replace("\\ ", " ")
     assert "\\<script\\>" in message and "](javascript" not in message and "<script>" not in message
     assert "**glaciers**" in message.lower()
@@ -153,8 +154,11 @@ def test_redact_keeps_scheme_and_host_only():
 def test_channels_and_url_resolution_from_env():
     assert [channel_for(u) for u in ("mailto://x", "mmost://h/t", "slack://a/b/c", "pover://u@t")] == [
         "email", "chat", "chat", "text"]
-    urls, problems = resolve_urls(["A", "B"], env={"A": "json://h/1, mmost://h/2"})
+    urls, problems = resolve_urls(["A", "B"], env={"A": "json://h/1\n  mmost://h/2"})
     assert urls == ["json://h/1", "mmost://h/2"] and problems == ["environment variable B is not set"]
+    # commas belong to apprise URLs (several recipients): never a separator
+    two = "mailto://example.com:25?smtp=127.0.0.1&from=nw@example.com&to=a@example.com,b@example.com"
+    assert resolve_urls(["A"], env={"A": two}) == ([two], [])
 
 
 @pytest.fixture(scope="session")

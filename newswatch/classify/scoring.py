@@ -68,7 +68,8 @@ def compile_topics(topics_file: TopicsFile, fetch_text: FetchText | None = None)
 def _compile_topic(tf: TopicsFile, spec: TopicSpec, fetch_text: FetchText | None) -> CompiledTopic:
     texts, skipped = read_exemplars(spec.exemplars, fetch_text)
     payload = {
-        "topic": spec.model_dump(mode="json", by_alias=True),
+        # `title` is display only (digest headings): changing it must not make scores stale
+        "topic": spec.model_dump(mode="json", by_alias=True, exclude={"title"}),
         "groups": {g: tf.groups[g].model_dump(mode="json") for g in spec.group_names()},
         "places": {p: [t.model_dump(mode="json") for t in ts] for p, ts in sorted(tf.places.items())},
         "exemplars": [hashlib.sha256(t.encode()).hexdigest() for t in texts],
@@ -194,7 +195,7 @@ def _score_topic(
         topic=spec.name,
         score=score,
         matched=score >= spec.threshold,
-        terms=_terms(hits, sorted(weighted), groups),
+        terms=_terms(hits, sorted(weighted), _pair_groups(spec) & groups, _context_groups(spec) & groups),
         evidence=tuple(_quote(sentences[i].text) for i in best),
         details=details,
     )
@@ -286,12 +287,27 @@ def _anchor_detail(s: Sentence, groups: set[str], place_groups: frozenset[str], 
     }
 
 
-def _terms(hits: list[list[Hit]], anchor_idx: list[int], groups: set[str]) -> tuple[str, ...]:
+def _pair_groups(spec: TopicSpec) -> set[str]:
+    return {g for rule in spec.rules for g in rule.together}
+
+
+def _context_groups(spec: TopicSpec) -> set[str]:
+    return {g for rule in spec.rules for g in rule.with_}
+
+
+def _terms(hits: list[list[Hit]], anchor_idx: list[int], pair: set[str], context: set[str]) -> tuple[str, ...]:
+    """The terms that anchored the match: in each anchor sentence the partner pair (every hit of a
+    rule's `together` groups) and its first domain word (a `with` group) — not every vocabulary
+    word the sentence happens to contain ("Minister", "companies", "According")."""
     seen: dict[str, None] = {}
     for i in anchor_idx:
+        domain_taken = False
         for h in sorted(hits[i], key=lambda h: h.start):
-            if h.group in groups:
+            if h.group in pair:
                 seen.setdefault(h.surface.strip(), None)
+            elif h.group in context and not domain_taken:
+                seen.setdefault(h.surface.strip(), None)
+                domain_taken = True
     return tuple(list(seen)[:MAX_TERMS])
 
 

@@ -108,7 +108,14 @@ class Subscriber(BaseModel):
     max_items: int = Field(30, ge=1, le=500)  # listed items; the rest are counted ("and N more")
     send_empty: bool = False  # send "nothing new" instead of skipping an empty digest
     min_score: float | None = Field(None, ge=0, le=1)  # None: the topic's own match threshold
-    max_age_days: float = Field(7.0, gt=0)  # older articles are never news to a new subscriber
+    # articles published (or, undated, fetched) more than this many days before the run are
+    # never sent: a new subscriber does not get the archive. Counted from the run's clock.
+    max_age_days: float = Field(7.0, gt=0)
+    # a later report of a story already sent is never sent again as new; with `updates: true` a
+    # report that adds a source or a language appears once as an update line of the earlier item
+    updates: bool = True
+    # chat digests list what fits the target's size limit; this link (http/https) points to the rest
+    more_url: str | None = Field(None, pattern=r"^https?://\S+$", max_length=500)
     subject: str = Field("newswatch digest", min_length=1, max_length=120)
 
     @field_validator("url_env", "url_secret", "topics", mode="before")

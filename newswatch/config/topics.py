@@ -144,6 +144,7 @@ class ExemplarSpec(_Strict):
 
 class TopicSpec(_Strict):
     name: str = Field(min_length=1, max_length=80, pattern=NAME_PATTERN)
+    title: str | None = Field(None, min_length=1, max_length=80)  # shown in digests ("Japan – Benelux"); default: name
     description: str = ""
     threshold: float = Field(0.5, gt=0, le=1)
     rules: tuple[RuleSpec, ...]

@@ -25,6 +25,7 @@ class DigestItem:
     other_topics: tuple[str, ...] = ()  # the subscriber's other topics this article matched
     text_sample: str = field(default="", repr=False, compare=False)  # for duplicate detection
     also: tuple[DigestItem, ...] = ()  # the same story from other sources, folded under this one
+    story_id: str = ""  # the stored story it belongs to ("" before assignment)
 
     @property
     def date(self) -> datetime | None:
@@ -35,6 +36,23 @@ class DigestItem:
 class DigestSection:
     topic: str
     items: tuple[DigestItem, ...]
+    title: str = ""  # the topic's human title (topics.yaml `title:`); the slug when none
+
+    @property
+    def heading(self) -> str:
+        return self.title or self.topic
+
+
+@dataclass(frozen=True, slots=True)
+class StoryUpdate:
+    """Later reports of a story already sent to this subscriber that add a source or language."""
+
+    story_id: str
+    title: str | None  # the title the subscriber first received
+    url: str
+    first_sent_at: datetime | None
+    reports: tuple[DigestItem, ...]  # the new reports (new sources or languages only)
+    topic: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +71,9 @@ class Digest:
     subject: str
     created_at: datetime
     sections: tuple[DigestSection, ...] = ()
-    more: tuple[DigestItem, ...] = ()  # beyond max_items: counted ("and N more"), not listed
+    more: tuple[DigestItem, ...] = ()  # beyond max_items: counted ("and N more"), not listed, left pending
+    updates: tuple[StoryUpdate, ...] = ()  # "also reported by …, first sent 2 Dec" (subscriber's `updates: true`)
+    known: tuple[DigestItem, ...] = ()  # later reports of stories already sent: recorded, not shown
     problems: tuple[SourceProblem, ...] = ()
     since: datetime | None = None  # the previous digest to this subscriber
     tz: str = "UTC"  # dates are shown in the subscriber's time zone
@@ -72,11 +92,22 @@ class Digest:
 
     @property
     def n_more(self) -> int:
-        return len(self.more) + sum(len(i.also) for i in self.more)
+        """Stories beyond max_items (each counted once, however many reports it folds)."""
+        return len(self.more)
+
+    @property
+    def n_new(self) -> int:
+        """Stories new to this subscriber, listed or not."""
+        return self.n_items + len(self.more)
+
+    @property
+    def n_updates(self) -> int:
+        return len(self.updates)
 
     @property
     def is_empty(self) -> bool:
-        return not self.sections and not self.more
+        """Nothing to show: no new item and no update (known reports may still be recorded)."""
+        return not self.sections and not self.more and not self.updates
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,3 +129,5 @@ class SubscriberResult:
     n_folded: int = 0
     n_more: int = 0
     error: str | None = None
+    n_updates: int = 0
+    targets: tuple[tuple[str, str], ...] = ()  # (redacted target, sent | failed | skipped)

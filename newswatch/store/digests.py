@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import duckdb
@@ -89,20 +89,28 @@ def select_pending(
     ]
 
 
+_ITEM_COLUMNS = "digest_id, subscriber, article_id, topic, score, position, folded_into, is_listed, story_id, kind"
+
+
 def _item_rows(record: DigestRecord, digest: Digest) -> list[tuple]:
-    """(digest_id, subscriber, article_id, topic, score, position, folded_into, is_listed)."""
+    """What the digest carried: listed items, their folded reports, update reports, and known
+    reports (later reports of stories already sent: recorded as handled, not shown). Items
+    beyond max_items are not recorded: they stay pending (the digest's `n_more` counts them).
+    """
     rows = []
+    sub, did = record.subscriber, record.digest_id
+
+    def row(item: DigestItem, position, folded_into, listed, kind):
+        return (did, sub, item.article_id, item.topic, item.score, position, folded_into, listed,
+                item.story_id or None, kind)
+
     for pos, item in enumerate(digest.items, start=1):
-        rows.append((record.digest_id, record.subscriber, item.article_id, item.topic, item.score, pos, None, True))
-        rows += [(*_dup(record, d), item.article_id, True) for d in item.also]
-    for item in digest.more:
-        rows.append((record.digest_id, record.subscriber, item.article_id, item.topic, item.score, None, None, False))
-        rows += [(*_dup(record, d), item.article_id, False) for d in item.also]
+        rows.append(row(item, pos, None, True, "listed"))
+        rows += [row(d, None, item.article_id, True, "folded") for d in item.also]
+    for update in digest.updates:
+        rows += [row(r, None, None, True, "update") for r in update.reports]
+    rows += [row(k, None, None, False, "known") for k in digest.known]
     return rows
-
-
-def _dup(record: DigestRecord, item: DigestItem) -> tuple:
-    return (record.digest_id, record.subscriber, item.article_id, item.topic, item.score, None)
 
 
 def _insert_digest(conn: duckdb.DuckDBPyConnection, record: DigestRecord, digest: Digest, status: str) -> None:
@@ -134,7 +142,7 @@ def claim(conn: duckdb.DuckDBPyConnection, record: DigestRecord, digest: Digest)
                 raise ClaimConflict(f"{taken} article(s) already claimed for {record.subscriber}")
             _insert_digest(conn, record, digest, "sending")
             if rows:
-                conn.executemany("insert into digest_items values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                conn.executemany(f"insert into digest_items ({_ITEM_COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
                 # sent_items' primary key is the exactly-once guard: a concurrent claim of the
                 # same (subscriber, article) fails at commit instead of sending twice.
                 conn.executemany(
@@ -167,10 +175,24 @@ def release(conn: duckdb.DuckDBPyConnection, digest_id: str, error: str, status:
 
 def record_empty(conn: duckdb.DuckDBPyConnection, record: DigestRecord, digest: Digest, status: str,
                  sent_at: datetime | None = None, error: str | None = None) -> None:
-    """An empty digest (sent as "nothing new", skipped, or failed): one row, no items."""
+    """An empty digest (sent as "nothing new", skipped, or failed): one row, no listed items.
+
+    Known reports (later reports of stories already sent) are recorded as handled with it,
+    unless it failed: then they stay pending like everything else.
+    """
+    rows = _item_rows(record, digest) if status != "failed" else []
     with transaction(conn):
         _insert_digest(conn, record, digest, status)
         conn.execute("update digests set sent_at = ?, error = ? where digest_id = ?", [sent_at, error, record.digest_id])
+        if rows:
+            conn.executemany(f"insert into digest_items ({_ITEM_COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany(
+                "insert into sent_items (subscriber, article_id, digest_id, status, claimed_at, sent_at)"
+                " select ?, ?, ?, 'sent', ?, ? where not exists"
+                " (select 1 from sent_items where subscriber = ? and article_id = ?)",
+                [(record.subscriber, r[2], record.digest_id, record.created_at, sent_at or record.created_at,
+                  record.subscriber, r[2]) for r in rows],
+            )
 
 
 def release_stale(conn: duckdb.DuckDBPyConnection, now: datetime, lease_s: float) -> int:
@@ -226,3 +248,165 @@ def source_problems(conn: duckdb.DuckDBPyConnection, since: datetime | None, now
             detail = f"no new article since {newest:%Y-%m-%d}" if newest else "no article yet"
             out.append(SourceProblem(source, "silent", detail, newest))
     return out
+
+
+# --- per-target delivery state ------------------------------------------------------------------
+
+def delivered_to(conn: duckdb.DuckDBPyConnection, subscriber: str, target_key: str,
+                 article_ids: Sequence[str]) -> set[str]:
+    """Which of `article_ids` this target has already received (a succeeded target never gets them again)."""
+    if not article_ids:
+        return set()
+    rows = conn.execute(
+        "select article_id from target_items where subscriber = ? and target_key = ? and list_contains(?, article_id)",
+        [subscriber, target_key, list(article_ids)],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def record_delivery(conn: duckdb.DuckDBPyConnection, digest_id: str, subscriber: str, target_key: str,
+                    target: str, status: str, article_ids: Sequence[str], at: datetime,
+                    error: str | None = None) -> None:
+    """One target's answer: its delivery row and, when it succeeded, what it now has (one transaction)."""
+    with transaction(conn):
+        conn.execute(
+            "insert into digest_deliveries (digest_id, subscriber, target_key, target, status, n_items,"
+            " attempted_at, error) values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [digest_id, subscriber, target_key, target, status, len(article_ids), at, error],
+        )
+        if status == "sent" and article_ids:
+            conn.executemany(
+                "insert into target_items (subscriber, target_key, article_id, digest_id, sent_at)"
+                " select ?, ?, ?, ?, ? where not exists (select 1 from target_items"
+                " where subscriber = ? and target_key = ? and article_id = ?)",
+                [(subscriber, target_key, a, digest_id, at, subscriber, target_key, a) for a in dict.fromkeys(article_ids)],
+            )
+
+
+# --- stories --------------------------------------------------------------------------------------
+
+_MEMBER_SQL = """
+select sa.story_id, a.article_id, a.url, a.source, a.title, a.published_at, a.fetched_at,
+       coalesce(sa.lang, a.lang), a.content_hash, left(a.text, ?)
+from story_articles as sa
+join articles as a on a.article_id = sa.article_id
+join stories as s on s.story_id = sa.story_id
+where s.last_seen_at >= ? and s.first_seen_at <= ?
+order by s.last_seen_at desc
+limit ?
+"""
+MEMBER_LIMIT = 3000  # stored reports compared with new ones; the window keeps this small
+BACKGROUND_PER_SOURCE = 8  # other articles per source read to tell its page furniture
+
+
+def story_of(conn: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    """article_id -> (story_id, real language) for articles already assigned to a story."""
+    if not article_ids:
+        return {}
+    rows = conn.execute(
+        "select article_id, story_id, lang from story_articles where list_contains(?, article_id)",
+        [list(article_ids)],
+    ).fetchall()
+    return {a: (s, lang) for a, s, lang in rows}
+
+
+def _item_from(r: Sequence) -> DigestItem:
+    return DigestItem(article_id=r[0], url=r[1], source=r[2], title=r[3], topic="", score=0.0,
+                      published_at=r[4], fetched_at=r[5], lang=r[6], content_hash=r[7] or "",
+                      text_sample=r[8] or "")
+
+
+def story_members(conn: duckdb.DuckDBPyConnection, not_before: datetime, not_after: datetime
+                  ) -> list[tuple[str, DigestItem]]:
+    """(story_id, report) for stored stories seen between the two times."""
+    rows = conn.execute(_MEMBER_SQL, [SAMPLE_CHARS, not_before, not_after, MEMBER_LIMIT]).fetchall()
+    return [(r[0], replace(_item_from(r[1:]), story_id=r[0])) for r in rows]
+
+
+def source_samples(conn: duckdb.DuckDBPyConnection, sources: Sequence[str], exclude: Sequence[str]
+                   ) -> list[DigestItem]:
+    """A few recent articles of each source, to tell the lines its template repeats."""
+    if not sources:
+        return []
+    rows = conn.execute(
+        "select article_id, url, source, title, published_at, fetched_at, lang, content_hash, left(text, ?)"
+        " from articles where list_contains(?, source) and not list_contains(?, article_id)"
+        " qualify row_number() over (partition by source order by first_seen_at desc) <= ?",
+        [SAMPLE_CHARS, list(sources), list(exclude), BACKGROUND_PER_SOURCE],
+    ).fetchall()
+    return [_item_from(r) for r in rows]
+
+
+def save_stories(conn: duckdb.DuckDBPyConnection, assigned: dict[str, tuple[str, str, str | None]],
+                 titles: dict[str, str | None], now: datetime) -> None:
+    """Store new story memberships {article_id: (story_id, how, lang)} and refresh the stories' facts.
+
+    An article already assigned (by an overlapping run) keeps its story.
+    """
+    if not assigned:
+        return
+    rows = [(a, s, lang, how, now, a) for a, (s, how, lang) in assigned.items()]
+    story_ids = sorted({s for s, _, _ in assigned.values()})
+    with transaction(conn):
+        conn.executemany(
+            "insert into story_articles (article_id, story_id, lang, how, joined_at)"
+            " select ?, ?, ?, ?, ? where not exists (select 1 from story_articles where article_id = ?)",
+            rows,
+        )
+        conn.executemany(
+            "insert into stories (story_id, title, first_seen_at, last_seen_at, n_articles, sources, languages,"
+            " created_at) select ?, ?, ?, ?, 0, [], [], ? where not exists (select 1 from stories where story_id = ?)",
+            [(s, titles.get(s), now, now, now, s) for s in story_ids],
+        )
+        conn.execute(
+            """
+            update stories set
+                first_seen_at = agg.first_seen, last_seen_at = agg.last_seen, n_articles = agg.n,
+                sources = agg.sources, languages = agg.languages
+            from (
+                select sa.story_id, min(coalesce(a.published_at, a.fetched_at)) as first_seen,
+                       max(coalesce(a.published_at, a.fetched_at)) as last_seen, count(*) as n,
+                       list(distinct a.source order by a.source) as sources,
+                       list(distinct coalesce(sa.lang, a.lang) order by coalesce(sa.lang, a.lang))
+                           filter (where coalesce(sa.lang, a.lang) is not null) as languages
+                from story_articles as sa join articles as a on a.article_id = sa.article_id
+                where list_contains(?, sa.story_id)
+                group by sa.story_id
+            ) as agg
+            where stories.story_id = agg.story_id
+            """,
+            [story_ids],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SentStory:
+    story_id: str
+    first_sent_at: datetime | None
+    title: str | None
+    url: str
+    sources: frozenset[str]
+    languages: frozenset[str]
+
+
+def sent_stories(conn: duckdb.DuckDBPyConnection, subscriber: str, story_ids: Sequence[str]) -> dict[str, SentStory]:
+    """The stories among `story_ids` this subscriber already received, with what they received of them."""
+    if not story_ids:
+        return {}
+    rows = conn.execute(
+        """
+        select sa.story_id, min(d.created_at), arg_min(a.title, d.created_at), arg_min(a.url, d.created_at),
+               list(distinct a.source), list(distinct coalesce(sa.lang, a.lang))
+        from sent_items as si
+        join digests as d on d.digest_id = si.digest_id
+        join story_articles as sa on sa.article_id = si.article_id
+        join articles as a on a.article_id = si.article_id
+        where si.subscriber = ? and si.status = 'sent' and list_contains(?, sa.story_id)
+        group by sa.story_id
+        """,
+        [subscriber, list(story_ids)],
+    ).fetchall()
+    return {
+        r[0]: SentStory(r[0], r[1], r[2], r[3] or "", frozenset(x for x in r[4] if x), frozenset(x for x in r[5] if x))
+        for r in rows
+    }

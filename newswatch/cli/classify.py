@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail
+from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail, require_db
 from newswatch.config import ConfigError, load_config, resolve_db_path
 
 FileArg = Annotated[Path, typer.Argument(help="JSONL file, one article per line ('-' for stdin).")]
@@ -109,6 +109,7 @@ def reclassify(
         known = ", ".join(compiled.by_name)
         raise fail(f"unknown topic {topic!r} (fix: use one of {known})")
     path = resolve_db_path(db, config.settings)
+    require_db(path)
     try:
         with writer_lock(path, config.settings.lock_wait_s, on_wait=lambda m: typer.echo(m, err=True)):
             conn = connect(path)

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail
+from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail, require_db
 from newswatch.cli.show import cell, console
 from newswatch.config import ConfigError, load_config, resolve_db_path
 from newswatch.digest import SubscriberResult, preview_digests, run_digests
@@ -80,6 +80,7 @@ def _open(config_dir: Path | None, db: Path | None) -> Iterator[tuple]:
     try:
         config = load_config(config_dir)
         path = resolve_db_path(db, config.settings)
+        require_db(path)
         with writer_lock(path, config.settings.lock_wait_s, on_wait=lambda m: typer.echo(m, err=True)):
             conn = connect(path)
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import typer
 from rich.table import Table
@@ -14,13 +15,41 @@ from newswatch.models import RunSummary
 from newswatch.store import StoreUnavailable
 
 
+# Prefect's temporary API server waits 20 s by default; a busy 2-core machine (another run
+# extracting) can need more, and a second run must wait on the lock, not die in Prefect's start-up
+PREFECT_STARTUP_TIMEOUT_S = "120"
+
+
 def run_ingest(config_dir, db) -> RunSummary:
+    """Check the config, take the database's writer lock, then start the flow (and Prefect).
+
+    Everything that can refuse the run (a config error, another run writing) does so before any
+    Prefect machinery starts: one line on stderr, exit 2.
+    """
+    from newswatch.config import load_config, resolve_db_path  # noqa: PLC0415
+    from newswatch.store import writer_lock  # noqa: PLC0415
+
+    try:
+        cfg = load_config(config_dir)
+        path = resolve_db_path(db, cfg.settings)
+        with writer_lock(path, cfg.settings.lock_wait_s, on_wait=lambda m: typer.echo(m, err=True)):
+            return _start_flow(config_dir, db)
+    except (ConfigError, StoreUnavailable) as exc:
+        raise fail(str(exc)) from None
+
+
+def _start_flow(config_dir, db) -> RunSummary:
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", PREFECT_STARTUP_TIMEOUT_S)
     from flows.ingest import ingest_flow  # noqa: PLC0415 - importing prefect costs ~1 s; only when needed
 
     try:
         return asyncio.run(ingest_flow(str(config_dir) if config_dir else None, str(db) if db else None))
-    except (ConfigError, StoreUnavailable) as exc:
-        raise fail(str(exc)) from None
+    except RuntimeError as exc:
+        if "ephemeral Prefect API server" not in str(exc):
+            raise
+        raise fail("Prefect's temporary API server did not start in time; nothing was written (fix: run "
+                   "again when the machine is less busy, raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, "
+                   "or point PREFECT_API_URL at a running server such as `newswatch serve`'s)") from None
 
 
 FAILURES_HINT = ('  newswatch query "select source, url, status_code, error_kind, error from fetches'

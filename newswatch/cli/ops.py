@@ -14,9 +14,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail
+from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail, reading_target
 from newswatch.cli.show import cell, console
-from newswatch.config import AppConfig, ConfigError, load_config, resolve_db_path
+from newswatch.config import AppConfig, ConfigError, load_config
 from newswatch.store import DatabaseBusyError, StoreUnavailable, connect, writer_lock
 
 sources_app = typer.Typer(
@@ -26,17 +26,11 @@ sources_app = typer.Typer(
 app.add_typer(sources_app, name="sources")
 
 
-def _config(config_dir: Path | None, required: bool = True) -> AppConfig | None:
+def _config(config_dir: Path | None) -> AppConfig:
     try:
         return load_config(config_dir)
     except ConfigError as exc:
-        if required:
-            raise fail(str(exc)) from None
-        return None
-
-
-def _db_path(config: AppConfig | None, db: Path | None) -> Path:
-    return resolve_db_path(db, config.settings if config else None)
+        raise fail(str(exc)) from None
 
 
 def _reader(path: Path) -> duckdb.DuckDBPyConnection:
@@ -114,8 +108,8 @@ def status(
     """
     from newswatch.status import collect_status
 
-    config = _config(config_dir, required=False)
-    conn = _reader(_db_path(config, db))
+    config, path = reading_target(config_dir, db)
+    conn = _reader(path)
     try:
         report = collect_status(conn, config, runs)
     except duckdb.CatalogException as exc:
@@ -173,14 +167,11 @@ def search(
     """
     from newswatch.store import fts
 
-    config = _config(config_dir, required=False)
-    path = _db_path(config, db)
+    _, path = reading_target(config_dir, db)
     err = console(stderr=True)
     if not isinstance(path, Path):  # a LakeTarget: DuckDB's fts cannot index DuckLake tables
         raise fail("search needs the DuckDB file store: full-text indexes do not work on DuckLake tables "
                    "(fix: query the lake with `newswatch query` and ILIKE, or pass --db FILE)")
-    if not path.exists():
-        raise fail(f"{path}: no database yet (fix: run `newswatch ingest` first, or pass --db)")
     note = _rebuild_index(path, err) if reindex else None
     conn = _reader(path)
     try:

@@ -13,9 +13,8 @@ import duckdb
 import typer
 from rich.table import Table
 
-from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail
+from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail, reading_target
 from newswatch.cli.show import cell, console, visible
-from newswatch.config import ConfigError, load_config, resolve_db_path
 from newswatch.store import StoreUnavailable
 from newswatch.store.fts import SearchUnavailable, load_fts
 
@@ -49,11 +48,7 @@ def open_readonly(config_dir, db) -> duckdb.DuckDBPyConnection:
     """A read-only connection, retried briefly while a run writes; fts loaded for search_articles()."""
     from newswatch.status import connect_reader
 
-    try:
-        settings = load_config(config_dir).settings if (config_dir or not db) else None
-    except ConfigError:
-        settings = None  # a query must still work when, say, alerts.yaml is being edited
-    path = resolve_db_path(db, settings)
+    _, path = reading_target(config_dir, db)
     try:
         conn = connect_reader(path)
     except (FileNotFoundError, StoreUnavailable) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -202,6 +203,9 @@ def create_views(conn: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> bo
     return True
 
 
+_HELD_HERE = threading.local()  # per thread: lock file -> how many writer_lock blocks hold it
+
+
 @contextmanager
 def writer_lock(db_path: str | Path | LakeTarget, wait_s: float = 0.0, on_wait=None) -> Iterator[None]:
     """Hold `<db>.lock` for a whole run, so two runs never write at once.
@@ -216,6 +220,18 @@ def writer_lock(db_path: str | Path | LakeTarget, wait_s: float = 0.0, on_wait=N
         yield
         return
     path = Path(str(db_path) + ".lock")
+    key = str(path.resolve())
+    held = _HELD_HERE.__dict__.setdefault("locks", {})
+    if held.get(key):
+        # this thread already holds it (the CLI takes the lock before starting the flow, which
+        # runs in the same thread and takes it again): flock on a second descriptor would wait
+        # for ourselves
+        held[key] += 1
+        try:
+            yield
+        finally:
+            held[key] -= 1
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as fh:
         deadline = time.monotonic() + wait_s
@@ -234,9 +250,11 @@ def writer_lock(db_path: str | Path | LakeTarget, wait_s: float = 0.0, on_wait=N
                     on_wait(f"another newswatch run is writing to {db_path}; waiting up to {wait_s:g} s")
                     announced = True
                 time.sleep(0.2)
+        held[key] = 1
         try:
             yield
         finally:
+            held.pop(key, None)
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 

@@ -1,7 +1,10 @@
 """The ingest flow: a thin Prefect wrapper over newswatch.ingest's plain functions.
 
-Tasks work on batches (all sources' polls; `batch_size` articles per fetch/extract/store task),
-never one task per article: each task run costs Prefect a few milliseconds of bookkeeping.
+Tasks work on batches (all sources' polls; one store task per group of finished pages), never one
+task per article: each task run costs Prefect a few milliseconds of bookkeeping. Pages are fetched
+and extracted `2 * batch_size` at a time and committed as they finish (every `batch_size` pages or
+every second), so a stalled request never holds another page's article back, and a run killed at
+any moment has kept every page that finished a second or two earlier.
 
 Run once on the embedded default (DuckDB file + Prefect's ephemeral API):
     python flows/ingest.py [--config-dir config] [--db data/newswatch.duckdb]
@@ -10,9 +13,11 @@ Run once on the embedded default (DuckDB file + Prefect's ephemeral API):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,24 +42,36 @@ from newswatch.status import refresh_after_ingest  # noqa: E402
 from newswatch.store import ingest as store_ingest  # noqa: E402
 
 
-BATCHES_IN_FLIGHT = 2
+BATCHES_IN_FLIGHT = 2  # pages in flight: BATCHES_IN_FLIGHT * batch_size
 
 
 @task(cache_policy=NO_CACHE)
-async def poll_sources(fetcher: Fetcher, cfg: AppConfig, states: dict, now: datetime) -> list[ingest.SourcePoll]:
+async def poll_sources(fetcher: Fetcher, cfg: AppConfig, states: dict, now: datetime,
+                       on_poll=None) -> list[ingest.SourcePoll]:
+    """Poll every due source at once; `on_poll(poll)` hears of each one as soon as it is read (its
+    articles start then, not after the slowest source), and of the end with `on_poll(None)`."""
     due = ingest.due_sources(cfg.sources.enabled, states, cfg.settings, now)
-    return list(await asyncio.gather(*(ingest.poll_source(fetcher, s, states.get(s.name), cfg.settings, now) for s in due)))
+
+    async def one(src):
+        poll = await ingest.poll_source(fetcher, src, states.get(src.name), cfg.settings, now)
+        if on_poll is not None:
+            on_poll(poll)
+        return poll
+
+    try:
+        return list(await asyncio.gather(*(one(s) for s in due)))
+    finally:
+        if on_poll is not None:
+            on_poll(None)
 
 
-@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
-async def fetch_extract_store(fetcher: Fetcher, pool: PagePool, conn, cfg: AppConfig, run_id: str,
-                              requests: list, lang_hints: dict, topics) -> ingest.BatchOutcome:
-    """One batch: fetch, extract and classify (overlapped, in worker processes), then store the
-    fetch log, articles and topic scores in one transaction.
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1)
+async def store_batch(conn, run_id: str, batch: ingest.BatchResult, topics) -> ingest.BatchOutcome:
+    """Store one group of finished pages (fetch log, articles, topic scores) in one transaction.
+    The flow's one writer: groups are stored one after another, on the event loop.
 
     Retrying is safe: articles are keyed by URL hash, scores by (article, topic), fetch rows by id.
     """
-    batch = await ingest.fetch_and_extract(fetcher, pool, requests, cfg.settings, lang_hints)
     with store.transaction(conn):
         store_ingest.record_fetches(conn, run_id, batch.results)
         store_ingest.upsert_articles(conn, batch.articles, run_id)
@@ -90,14 +107,24 @@ async def _run(conn, cfg: AppConfig, run_id: str) -> RunSummary:
     store_ingest.start_run(conn, run_id, "ingest")
     store_ingest.sync_sources(conn, cfg.sources.sources)
     states = store_ingest.load_source_states(conn)
-    async with open_fetcher(cfg.settings) as fetcher:
+    deadline = time.monotonic() + cfg.settings.run_deadline_s  # what is not done by then is deferred
+    async with open_fetcher(cfg.settings, deadline=deadline) as fetcher:
+        polled: asyncio.Queue = asyncio.Queue()
         # quote(): Prefect would otherwise walk every object inside these arguments (feed bodies,
         # config, states) looking for futures: that was most of a no-change tick's time
-        polls = await poll_sources(quote(fetcher), quote(cfg), quote(states), started)
-        selection = ingest.select_new(conn, polls, cfg.settings)
-        store_ingest.record_fetches(conn, run_id, [r for p in polls for r in p.results])
+        polling = asyncio.ensure_future(poll_sources(quote(fetcher), quote(cfg), quote(states), started,
+                                                     quote(polled.put_nowait)))
+        selections: list[ingest.Selection] = []
+        try:
+            batches = await _ingest_articles(fetcher, conn, cfg, run_id,
+                                             _new_requests(conn, cfg, run_id, polled, selections))
+        except BaseException:
+            polling.cancel()
+            await asyncio.gather(polling, return_exceptions=True)
+            raise
+        polls = await polling
+        selection = ingest.merge_selections(selections)
         get_run_logger().info("%d sources polled, %d new article URLs", len(polls), len(selection.requests))
-        batches = await _ingest_articles(fetcher, conn, cfg, run_id, selection.requests)
         store_ingest.record_fetches(conn, run_id, fetcher.robots_results)
     # validators only now, after the articles: a crash before this point re-reads the feeds
     store_ingest.save_source_states(conn, ingest.final_states(polls, selection, batches))
@@ -108,25 +135,63 @@ async def _run(conn, cfg: AppConfig, run_id: str) -> RunSummary:
     return summary
 
 
+async def _new_requests(conn, cfg: AppConfig, run_id: str, polled: asyncio.Queue,
+                        selections: list) -> AsyncIterator[FetchRequest]:
+    """Each source's new article URLs as soon as its poll is read (its fetch rows recorded first)."""
+    claimed: set[str] = set()  # a URL two sources list is fetched once, by the first one read
+    while (poll := await polled.get()) is not None:
+        store_ingest.record_fetches(conn, run_id, poll.results)
+        part = ingest.select_new(conn, [poll], cfg.settings, claimed)
+        selections.append(part)
+        for req in part.requests:
+            yield req
+
+
 async def _ingest_articles(fetcher: Fetcher, conn, cfg: AppConfig, run_id: str,
-                           requests: Sequence[FetchRequest]) -> list[ingest.BatchOutcome]:
-    """All new articles in batch tasks, BATCHES_IN_FLIGHT at a time: while one batch is stored,
-    the next one's pages keep the worker processes busy."""
-    if not requests:
-        return []
-    topics = compile_run_topics(cfg)
-    hints = {s.name: s.lang for s in cfg.sources.sources}
-    size = cfg.settings.batch_size
-    lanes = asyncio.Semaphore(BATCHES_IN_FLIGHT)
-    with PagePool(cfg.settings.extract_workers, cfg.topics if topics else None) as pool:
+                           requests: AsyncIterator[FetchRequest]) -> list[ingest.BatchOutcome]:
+    """All new articles: fetched and extracted (in the worker processes) BATCHES_IN_FLIGHT *
+    batch_size at a time, and committed in groups as they finish, one group after another. The
+    worker processes start with the first page; a run with nothing new starts none."""
+    s = cfg.settings
+    topics = None
+    hints = {src.name: src.lang for src in cfg.sources.sources}
 
-        async def run_batch(chunk: list[FetchRequest]) -> ingest.BatchOutcome:
-            async with lanes:
-                return await fetch_extract_store(quote(fetcher), quote(pool), quote(conn), quote(cfg), run_id,
-                                                 quote(chunk), quote(hints), quote(topics))
+    async def first_then_rest() -> AsyncIterator[FetchRequest]:
+        nonlocal topics
+        async for req in requests:
+            if topics is None:
+                topics = compile_run_topics(cfg) or False
+            yield req
 
-        return list(await asyncio.gather(*(run_batch(list(requests[i : i + size]))
-                                           for i in range(0, len(requests), size))))
+    outcomes = []
+    pool = _OnDemandPool(lambda: PagePool(s.extract_workers, cfg.topics if topics else None,
+                                          timeout_s=s.extract_timeout_s))
+    try:
+        stream = ingest.stream_batches(fetcher, pool, first_then_rest(), s, hints,
+                                       window=s.batch_size * BATCHES_IN_FLIGHT, group=s.batch_size)
+        async with contextlib.aclosing(stream):
+            async for batch in stream:
+                outcomes.append(await store_batch(quote(conn), run_id, quote(batch), quote(topics or None)))
+    finally:
+        pool.close()
+    return outcomes
+
+
+class _OnDemandPool:
+    """The worker processes, started by the first page that needs them (after the topics are compiled)."""
+
+    def __init__(self, make) -> None:
+        self._make = make
+        self._pool: PagePool | None = None
+
+    def submit(self, job):
+        if self._pool is None:
+            self._pool = self._make()
+        return self._pool.submit(job)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
 
 
 def main(argv: list[str] | None = None) -> RunSummary:

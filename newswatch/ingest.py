@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
@@ -195,8 +195,11 @@ def _failed_state(state: SourceState, now: datetime, error: str | None) -> Sourc
     return replace(state, last_polled_at=now, consecutive_failures=state.consecutive_failures + 1, last_error=error)
 
 
-def select_new(conn, polls: Sequence[SourcePoll], settings: Settings) -> Selection:
-    """Canonicalise entry URLs and keep those not stored yet, newest first, max_items per source."""
+def select_new(conn, polls: Sequence[SourcePoll], settings: Settings, claimed: set[str] | None = None) -> Selection:
+    """Canonicalise entry URLs and keep those not stored yet, newest first, max_items per source.
+
+    `claimed`: canonical URLs an earlier call (another source's poll, same run) already took;
+    updated with the ones taken here."""
     candidates: list[tuple[SourcePoll, FeedEntry, str]] = []
     skipped: list[tuple[str, str, str]] = []
     for poll in polls:
@@ -210,7 +213,7 @@ def select_new(conn, polls: Sequence[SourcePoll], settings: Settings) -> Selecti
     failed = permanently_failed(conn, [c for c in urls if url_id(c) not in known])
     seen: dict[str, int] = {}
     per_source: dict[str, list[FetchRequest]] = {}
-    claimed: set[str] = set()
+    claimed = claimed if claimed is not None else set()
     capped: set[str] = set()
     oldest = datetime.min.replace(tzinfo=timezone.utc)
     candidates.sort(key=lambda t: t[1].published_at or oldest, reverse=True)
@@ -233,24 +236,43 @@ def select_new(conn, polls: Sequence[SourcePoll], settings: Settings) -> Selecti
     return Selection(requests, seen, tuple(skipped), frozenset(capped))
 
 
-async def fetch_and_extract(fetcher: Fetcher, pool: PagePool | None, requests: Sequence[FetchRequest],
-                            settings: Settings, lang_hints: dict[str, str | None] | None = None,
-                            topics=None) -> BatchResult:
-    """Fetch pages concurrently; each page goes to the worker pool (extract + classify) as soon as
-    it arrives, so downloading and CPU work overlap. Without a pool, pages are processed inline
-    with `topics`."""
-    lang_hints = lang_hints or {}
+COMMIT_INTERVAL_S = 1.0  # a finished page waits at most this long (plus one store) before it is committed
 
-    async def one(req: FetchRequest) -> tuple[FetchResult, PageResult | None]:
+
+async def fetch_page(fetcher: Fetcher, pool: PagePool | None, req: FetchRequest, settings: Settings,
+                     lang_hints: dict[str, str | None] | None = None,
+                     topics=None) -> tuple[FetchResult, PageResult | None]:
+    """Fetch one page and extract + classify it (in the pool's worker processes, or inline with
+    `topics` without a pool). Never raises: every outcome is a FetchResult, failed or not."""
+    try:
         res = await fetcher.fetch(req)
         if not res.ok:
             return res, None
+        if fetcher.time_left() <= 0:
+            return _deferred(res, "fetched, but the run's deadline passed before extraction"), None
         job = ExtractJob(res.body, res.final_url, req.source, res.charset, req.entry,
-                         lang_hints.get(req.source), settings.min_text_chars, requested_url=req.url)
-        out = await asyncio.wrap_future(pool.submit(job)) if pool else process_page(job, topics)
+                         (lang_hints or {}).get(req.source), settings.min_text_chars, requested_url=req.url)
+        if pool is None:
+            return res, process_page(job, topics)
+        fut = pool.submit(job)
+        left = fetcher.time_left()
+        try:
+            out = await asyncio.wait_for(asyncio.wrap_future(fut), None if left == float("inf") else max(left, 0.0))
+        except TimeoutError:
+            fut.cancel()
+            return _deferred(res, "fetched, but the run's deadline passed before its extraction finished"), None
         return res, out
+    except Exception as exc:  # noqa: BLE001 - a bug in one page's path must not cost the others
+        failed = fetcher.deferred(req, f"unexpected {type(exc).__name__} processing the page: {exc}"[:500])
+        return replace(failed, error_kind="extract"), None
 
-    pairs = await asyncio.gather(*(one(r) for r in requests))
+
+def _deferred(res: FetchResult, why: str) -> FetchResult:
+    return replace(res, body=b"", error_kind="deferred", error=f"{why}; left for the next run")
+
+
+def as_batch(pairs: Sequence[tuple[FetchResult, PageResult | None]]) -> BatchResult:
+    """Finished pages as one batch to store: articles, fetch rows, failures, topic scores."""
     articles, results, failures, matches = [], [], [], []
     for res, out in pairs:
         if out is not None and isinstance(out.outcome, ExtractFailure):
@@ -263,6 +285,110 @@ async def fetch_and_extract(fetcher: Fetcher, pool: PagePool | None, requests: S
             failures.append((res.request.source, res.request.url, res.error))
         results.append(res)
     return BatchResult(tuple(articles), tuple(results), tuple(failures), tuple(matches))
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    started: int = 0
+    error: BaseException | None = None
+
+
+async def _each(requests: Iterable[FetchRequest] | AsyncIterable[FetchRequest]) -> AsyncIterator[FetchRequest]:
+    if isinstance(requests, AsyncIterable):
+        async for r in requests:
+            yield r
+    else:
+        for r in requests:
+            yield r
+
+
+async def stream_batches(fetcher: Fetcher, pool: PagePool | None,
+                         requests: Iterable[FetchRequest] | AsyncIterable[FetchRequest],
+                         settings: Settings, lang_hints: dict[str, str | None] | None = None, topics=None, *,
+                         window: int | None = None, group: int | None = None,
+                         interval_s: float = COMMIT_INTERVAL_S) -> AsyncIterator[BatchResult]:
+    """Fetch and extract every request (they may still be arriving: an async iterable), at most
+    `window` pages in flight, and yield the finished ones as they finish: a batch as soon as
+    `group` pages are done or the oldest done page has waited `interval_s`. A stalled request
+    holds nothing but its own page; the caller stores each batch before asking for the next (one
+    writer), while the other pages keep downloading."""
+    window = window or settings.batch_size * 2
+    group = group or settings.batch_size
+    done: asyncio.Queue = asyncio.Queue()
+    slots = asyncio.Semaphore(window)
+    tasks: set[asyncio.Future] = set()
+    loop = asyncio.get_running_loop()
+
+    async def run(req: FetchRequest) -> None:
+        try:
+            done.put_nowait(await fetch_page(fetcher, pool, req, settings, lang_hints, topics))
+        finally:
+            slots.release()
+
+    async def feed() -> None:
+        started = 0
+        try:
+            async for req in _each(requests):
+                await slots.acquire()  # back-pressure: the next request waits for a free slot
+                task = asyncio.ensure_future(run(req))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                started += 1
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            done.put_nowait(_End(started, exc))
+            return
+        done.put_nowait(_End(started))
+
+    feeder = asyncio.ensure_future(feed())
+    expected: int | None = None
+    received = 0
+    pending: list[tuple[FetchResult, PageResult | None]] = []
+    oldest = 0.0
+    try:
+        while expected is None or received < expected or pending:
+            more = expected is None or received < expected
+            if more and (not pending or (len(pending) < group and loop.time() - oldest < interval_s)):
+                wait = None if not pending else oldest + interval_s - loop.time()
+                try:
+                    item = await asyncio.wait_for(done.get(), wait)
+                except TimeoutError:
+                    item = None  # the oldest finished page has waited long enough: store what is done
+                if isinstance(item, _End):
+                    if item.error is not None:
+                        raise item.error
+                    expected = item.started
+                    continue
+                if item is not None:
+                    pending.append(item)
+                    received += 1
+                    if len(pending) == 1:
+                        oldest = loop.time()
+                    continue
+            batch, pending = as_batch(pending), []
+            yield batch
+    finally:
+        feeder.cancel()
+        for t in list(tasks):
+            t.cancel()
+        await asyncio.gather(feeder, *tasks, return_exceptions=True)
+
+
+def merge_selections(parts: Sequence[Selection]) -> Selection:
+    """The run's selection from the per-poll ones (each poll's articles start as soon as it is read)."""
+    seen: dict[str, int] = {}
+    for p in parts:
+        for k, v in p.seen.items():
+            seen[k] = seen.get(k, 0) + v
+    return Selection(tuple(r for p in parts for r in p.requests), seen,
+                     tuple(x for p in parts for x in p.skipped), frozenset().union(*(p.capped for p in parts)))
+
+
+async def fetch_and_extract(fetcher: Fetcher, pool: PagePool | None, requests: Sequence[FetchRequest],
+                            settings: Settings, lang_hints: dict[str, str | None] | None = None,
+                            topics=None) -> BatchResult:
+    """All pages as one batch (for callers that store once): `stream_batches` collected."""
+    pairs = await asyncio.gather(*(fetch_page(fetcher, pool, r, settings, lang_hints, topics) for r in requests))
+    return as_batch(pairs)
 
 
 def summarise_run(run_id: str, started: datetime, polls: Sequence[SourcePoll], selection: Selection,

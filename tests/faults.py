@@ -64,10 +64,14 @@ DIRECT_LINKS = (
     "ftp://127.0.0.1/hostile/canary/ftp",
     "data:text/html,<script>alert(1)</script>",
 )
-# article routes linked from links.rss, with the error_kind the pipeline must record (None: stored)
-ARTICLE_FAULTS = {
+# article routes that time out, linked from timeout-links.rss: served by a server of their own in
+# tests, as the fetcher's circuit breaker takes a timed-out host:port out of the run
+TIMEOUT_ARTICLE_FAULTS = {
     "/hostile/slowloris": "timeout",
     "/hostile/trickle": "timeout",
+}
+# article routes linked from links.rss, with the error_kind the pipeline must record (None: stored)
+ARTICLE_FAULTS = {
     "/hostile/reset": "network",
     "/hostile/reset-mid-body": "network",
     "/hostile/big-50mb": "too_large",
@@ -126,6 +130,12 @@ def zeros_bomb(megabytes: int = 200) -> bytes:
     z = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
     block = b"\0" * 1_000_000
     return b"".join([*(z.compress(block) for _ in range(megabytes)), z.flush()])
+
+
+@functools.lru_cache(maxsize=None)
+def stacked_bomb() -> bytes:
+    """60 MB of text gzipped twice (~2 kB): a body sent with Content-Encoding: gzip, gzip."""
+    return gzip.compress(gzip.compress(b"<rss>" + b"a" * 60_000_000, compresslevel=9), compresslevel=9)
 
 
 @functools.lru_cache(maxsize=None)
@@ -266,6 +276,18 @@ class FaultHandler(Handler):
             items = [(path, f"{base}{path}") for path in ARTICLE_FAULTS]
             items += [("direct", link.format(port=port)) for link in DIRECT_LINKS]
             return self._send(200, rss(items), feed)
+        if name == "timeout-links.rss":
+            return self._send(200, rss([(path, f"{base}{path}") for path in TIMEOUT_ARTICLE_FAULTS]), feed)
+        if name == "healthy.rss":  # four good articles
+            return self._send(200, rss([(f"Healthy {i}", f"{base}/hostile/page/healthy-{i}") for i in range(4)]), feed)
+        if name == "slow-links.rss":  # 40 article links whose server trickles its headers
+            return self._send(200, rss([(f"slow {i}", f"{base}/hostile/slow-headers?n={i}") for i in range(40)]), feed)
+        if name == "bad-redirects.rss":  # article links that redirect to malformed URLs
+            return self._send(200, rss([("port", f"{base}/hostile/bad-port"), ("host", f"{base}/hostile/bad-host")]),
+                              feed)
+        if name == "gzip-stacked":  # Content-Encoding: gzip, gzip; 60 MB once both layers are undone
+            return self._send(200, stacked_bomb(), {"Content-Type": "application/rss+xml",
+                                                    "Content-Encoding": "gzip, gzip"})
         if name == "feed-100k.rss":
             return self._send(200, feed_100k(base), feed)
         if name == "feed-laughs.rss":
@@ -341,7 +363,8 @@ def run_measured(argv: list[str], timeout_s: float, env: dict | None = None) -> 
 
 
 class FaultServer(CorpusServer):
-    """The corpus site (good feeds and pages) and the hostile routes, on a free 127.0.0.1 port."""
+    """The corpus site (good feeds and pages) and the hostile routes, on a free 127.0.0.1 port.
+    `FaultServer(bare_site)`: the hostile routes only (no corpus pages to load)."""
 
     def __init__(self, site_factory=build_site):
         super().__init__(site_factory)
@@ -359,3 +382,81 @@ class FaultServer(CorpusServer):
     def __exit__(self, *exc) -> None:
         self.stop.set()  # ends slowloris and trickle handlers at once
         super().__exit__(*exc)
+
+
+def bare_site(base: str):
+    from servers import CorpusSite
+
+    return CorpusSite(base=base)
+
+
+# --- issue 15's scenario: one healthy feed and hostile sources, each on a server of its own -------
+# (the fetcher's circuit breaker is per host:port: a source that times out must not take the
+# healthy one down with it; on the real web they are different hosts)
+#
+# name -> (kind, path, extra config, error_kind of its poll, words its recorded reason contains)
+HOSTILE_SOURCES = {
+    "slowheaders": ("rss", "/hostile/slow-links.rss", {}, None, None),  # its 40 articles trickle their headers
+    "trickle": ("rss", "/hostile/trickle", {}, "timeout", "no complete response"),
+    "big": ("rss", "/hostile/big-50mb", {}, "too_large", "cap"),
+    "gzipbomb": ("rss", "/fault/gzip-bomb", {}, "too_large", "cap"),
+    "gzipstacked": ("rss", "/hostile/gzip-stacked", {}, "too_large", None),
+    "entitybomb": ("rss", "/hostile/feed-laughs.rss", {}, "malformed", None),
+    "entitysitemap": ("sitemap", "/hostile/sitemap-laughs.xml", {}, "malformed", None),
+    "ratelimited": ("rss", "/fault/429-long", {}, "rate_limited", "Retry-After"),
+    "servererror": ("rss", "/fault/500", {}, "http_status", "500"),
+    "pdf": ("rss", "/fault/pdf", {}, "binary", "PDF"),
+    "garbage": ("rss", "/hostile/garbage", {}, "binary", None),
+    "feed100k": ("rss", "/hostile/feed-100k.rss", {"max_items": 3}, "malformed", "1,000 entries"),
+    "redirectloop": ("rss", "/fault/loop-a", {}, "redirect_loop", "redirect loop"),
+    "sitemapself": ("sitemap", "/hostile/sitemap-self.xml", {}, None, None),
+    "toprivate": ("rss", "/hostile/to-metadata", {}, "blocked_address", "169.254.169.254"),
+    "badredirects": ("rss", "/hostile/bad-redirects.rss", {}, None, None),  # its articles' redirects are malformed
+}
+HEALTHY = ("healthy", "rss", "/hostile/healthy.rss")
+# sources whose articles fail: source -> (article paths, error_kind of each)
+HOSTILE_ARTICLES = {
+    "slowheaders": ("/hostile/slow-headers", "timeout"),
+    "badredirects": (("/hostile/bad-port", "/hostile/bad-host"), "invalid_url"),
+    "feed100k": ("/hostile/none/", "http_status"),
+}
+HOSTILE_SALVAGED = ("entitybomb", "entitysitemap", "sitemapself")  # sources whose real entries are stored anyway
+
+
+class HostileScenario:
+    """Start one FaultServer per source (the healthy one first); `sources_yaml()` for config."""
+
+    def __init__(self, sources: dict = HOSTILE_SOURCES):
+        import contextlib
+
+        self._stack = contextlib.ExitStack()
+        self.sources = sources
+        self.servers: dict[str, FaultServer] = {}
+
+    def __enter__(self) -> HostileScenario:
+        for name in (HEALTHY[0], *self.sources):
+            self.servers[name] = self._stack.enter_context(FaultServer(bare_site))
+        # the big documents are built now, not inside a request the client is timing
+        feed_100k(self.servers["feed100k"].base) if "feed100k" in self.servers else None
+        stacked_bomb(), zeros_bomb()
+        from servers import _gzip_bomb
+
+        _gzip_bomb()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def sources_yaml(self) -> str:
+        from conftest import local_source
+
+        # the slow-headers source first: its 40 links are the first article requests of the run
+        names = sorted(self.servers, key=lambda n: n != "slowheaders")
+        out = "sources:\n"
+        for name in names:
+            kind, path, extra = (HEALTHY[1], HEALTHY[2], {}) if name == HEALTHY[0] else self.sources[name][:3]
+            out += local_source(name, kind, self.servers[name].base + path, **extra)
+        return out
+
+    def canary_hits(self) -> list:
+        return [hit for srv in self.servers.values() for hit in srv.canary_hits()]

@@ -19,7 +19,10 @@ import duckdb
 import pytest
 
 from conftest import REPO, local_source, require_corpus, write_config
-from faults import ARTICLE_FAULTS, FaultServer, feed_100k, nested_10mb, run_measured, sitemap_700k, zeros_bomb
+from faults import (
+    ARTICLE_FAULTS, TIMEOUT_ARTICLE_FAULTS, FaultServer, bare_site, feed_100k, nested_10mb, run_measured, sitemap_700k,
+    zeros_bomb,
+)
 
 pytestmark = pytest.mark.flow
 
@@ -54,8 +57,10 @@ SOURCES = {
     "sitemapbomb": ("sitemap", "/hostile/sitemap-bomb.xml.gz", {}, "malformed"),
     "sitemap700k": ("sitemap", "/hostile/sitemap-700k.xml.gz", {"max_items": 3}, "malformed"),
     "indexnested": ("html_index", "/hostile/nested-10mb.html", {}, None),
+    # these three on a server of their own (SLOW): a host:port that timed out is not tried again in the run
     "feedslowloris": ("rss", "/hostile/slowloris", {}, "timeout"),
     "feedtrickle": ("rss", "/hostile/trickle", {}, "timeout"),
+    "timeoutlinks": ("rss", "/hostile/timeout-links.rss", {}, None),
     "feedreset": ("rss", "/hostile/reset", {}, "network"),
     "feedbig": ("rss", "/hostile/big-50mb-unsized", {}, "too_large"),
     "feedbomb": ("rss", "/fault/gzip-bomb", {}, "too_large"),
@@ -67,6 +72,7 @@ SOURCES = {
     "feedmetadata": ("rss", "/hostile/to-metadata", {}, "blocked_address"),
     "feedlocalhost": ("rss", "/hostile/to-localhost", {}, "blocked_address"),
 }
+SLOW = ("feedslowloris", "feedtrickle", "timeoutlinks")
 ERROR_WORDS = (  # (source, words its recorded reason must contain)
     ("feed100k", "1,000 entries"), ("sitemap700k", "50,000 URLs"), ("sitemapbomb", "too large"),
     ("feedmetadata", "169.254.169.254"), ("feedlocalhost", "localhost"), ("feedtrickle", "3 s"),
@@ -108,11 +114,17 @@ def rows(db, sql, params=()):
 
 
 @pytest.fixture(scope="module")
-def hostile_run(fault_server, tmp_path_factory):
+def slow_server():
+    with FaultServer(bare_site) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def hostile_run(fault_server, slow_server, tmp_path_factory):
     base = fault_server.base
     cfg = write_config(
         tmp_path_factory.mktemp("hostile-cfg"),
-        "sources:\n" + "".join(local_source(name, kind, base + path, **extra)
+        "sources:\n" + "".join(local_source(name, kind, (slow_server.base if name in SLOW else base) + path, **extra)
                                for name, (kind, path, extra, _) in SOURCES.items()),
         SETTINGS,
         topics_yaml=(REPO / "config" / "topics.yaml").read_text(encoding="utf-8"),
@@ -124,7 +136,7 @@ def hostile_run(fault_server, tmp_path_factory):
                           RUN_TIMEOUT_S)
     print(f"hostile run: exit {result['rc']}, peak RSS {result['maxrss_kb'] / 1024:.0f} MiB")
     return {"db": db, "seeded": seeded, "result": result, "site": fault_server.site, "base": base,
-            "server": fault_server}
+            "server": fault_server, "slow": slow_server}
 
 
 def test_hostile_run_completes_and_is_recorded_as_completed(hostile_run):
@@ -137,7 +149,9 @@ def test_each_hostile_article_url_is_recorded_with_its_reason(hostile_run):
     base = hostile_run["base"]
     got = {urlsplit(u).path: (k, e) for u, k, e in
            rows(hostile_run["db"], "select url, error_kind, error from fetches where source = 'links'")}
-    for path, kind in ARTICLE_FAULTS.items():
+    got.update({urlsplit(u).path: (k, e) for u, k, e in
+                rows(hostile_run["db"], "select url, error_kind, error from fetches where source = 'timeoutlinks'")})
+    for path, kind in {**ARTICLE_FAULTS, **TIMEOUT_ARTICLE_FAULTS}.items():
         assert path in got, f"{path} was never tried"
         assert got[path][0] == kind, (path, got[path])
         assert kind is None or got[path][1], f"{path}: a reason is recorded"
@@ -171,7 +185,7 @@ def test_the_good_source_and_salvaged_entries_are_stored(hostile_run, fault_serv
 
 
 def test_no_private_or_non_http_target_is_ever_requested(hostile_run):
-    assert hostile_run["server"].canary_hits() == []
+    assert hostile_run["server"].canary_hits() == [] and hostile_run["slow"].canary_hits() == []
     urls = [u for u, in rows(hostile_run["db"], "select url from fetches")]
     assert not any(u.startswith(("javascript:", "file:", "ftp:", "data:")) for u in urls)
     blocked = {u for u, in rows(hostile_run["db"], "select url from fetches where error_kind = 'blocked_address'")}

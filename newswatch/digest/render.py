@@ -284,19 +284,22 @@ def _more_line(n: int, link: str | None = None) -> str:
     return text + md_escape(" (the email digest lists them; raise max_items to list more)")
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
 def counts_line(digest: Digest) -> str:
     """What the digest holds, each count saying what it counts."""
     n, new = digest.n_items, digest.n_new
-    topics = len(digest.sections)
-    text = f"{new} new"
-    if new != n:
-        text += f", {n} listed"
-    text += f" in {topics} topic{'s' if topics != 1 else ''}"
+    parts = []
+    if new or not digest.n_updates:
+        text = f"{new} new" + (f", {n} listed" if new != n else "")
+        parts.append(text + f" in {_plural(len(digest.sections), 'topic')}")
     if digest.n_folded:
-        text += f" · {digest.n_folded} duplicate report{'s' if digest.n_folded != 1 else ''} folded"
+        parts.append(_plural(digest.n_folded, "duplicate report") + " folded")
     if digest.n_updates:
-        text += f" · {digest.n_updates} update{'s' if digest.n_updates != 1 else ''}"
-    return text
+        parts.append(_plural(digest.n_updates, "update") + " to stories already sent")
+    return " · ".join(parts)
 
 
 def render_all(digest: Digest, chat_max_chars: int = CHAT_MAX_CHARS, more_url: str | None = None) -> RenderedDigest:
@@ -311,7 +314,10 @@ def subject_for(base: str, digest: Digest) -> str:
         return clean_text(f"{base}: nothing new", 150)
     parts = [f"{s.heading} {len(s.items)}" for s in digest.sections]
     shown = ", ".join(parts[:3]) + (f" +{len(parts) - 3} topics" if len(parts) > 3 else "")
-    counts = f"{digest.n_new} new" + (f", {digest.n_items} listed" if digest.n_new != digest.n_items else "")
+    counts = []
+    if digest.n_new:
+        counts.append(f"{digest.n_new} new" + (f", {digest.n_items} listed" if digest.n_new != digest.n_items else ""))
     if digest.n_updates:
-        counts += f", {digest.n_updates} update{'s' if digest.n_updates != 1 else ''}"
+        counts.append(_plural(digest.n_updates, "update"))
+    counts = ", ".join(counts)
     return clean_text(f"{base}: {shown} · {counts}" if shown else f"{base}: {counts}", 150)

@@ -1,5 +1,6 @@
 -- subscriber_backlog: one row per subscriber (as saved by the last run): what is waiting for the
--- next digest, and when the last one went out
+-- next digest (including items a digest counted as "and N more" but did not list: those are never
+-- marked sent), and when the last one went out
 create or replace view subscriber_backlog as
 with pending as (
     select
@@ -15,7 +16,7 @@ history as (
         subscriber,
         max(created_at) filter (where status in ('sent', 'empty', 'skipped_empty')) as last_digest_at,
         max(sent_at) as last_sent_at,
-        count(*) filter (where status = 'failed' and created_at >= now() - interval 7 day) as failed_7d
+        count(*) filter (where status in ('failed', 'partial') and created_at >= now() - interval 7 day) as failed_7d
     from digests
     group by subscriber
 )

@@ -1,5 +1,8 @@
--- grain: one row per article delivered to a subscriber (sent digests only; folded duplicates
--- and "and N more" items included, flagged). "What did we send, to whom, when".
+-- grain: one row per article a sent digest carried to a subscriber: listed items, reports folded
+-- under them, update lines ("also reported by ..."), and `known` reports (later reports of a story
+-- already sent: recorded as handled, not shown). Items beyond max_items are not here: they stay
+-- pending. `story_id` is the stored story (table `stories`) each item belonged to.
+-- "What did we send, to whom, when, about which story".
 create or replace view digest_log as
 with sent as (
     select digest_id, subscriber, target, sent_at, subject
@@ -16,6 +19,8 @@ select
     items.position,
     items.is_listed,
     items.folded_into,
+    coalesce(items.kind, case when items.folded_into is not null then 'folded' else 'listed' end) as kind,
+    items.story_id,
     articles.article_id,
     articles.title,
     articles.url,

@@ -44,7 +44,14 @@ class AppConfig:
 
 
 def resolve_config_dir(value: str | Path | None = None) -> Path:
-    return Path(value or os.environ.get("NEWSWATCH_CONFIG_DIR") or DEFAULT_CONFIG_DIR)
+    """--config-dir beats NEWSWATCH_CONFIG_DIR beats ./config; where none of them is given and
+    there is no ./config, an installed package's example config (see setup.py) is used."""
+    chosen = value or os.environ.get("NEWSWATCH_CONFIG_DIR")
+    if chosen:
+        return Path(chosen)
+    here = Path(DEFAULT_CONFIG_DIR)
+    packaged = Path(__file__).resolve().parents[1] / "default_config"
+    return packaged if not here.exists() and packaged.is_dir() else here
 
 
 def resolve_db_path(value: str | Path | None = None, settings: Settings | None = None) -> Path | LakeTarget:

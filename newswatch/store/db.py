@@ -31,7 +31,13 @@ def _mark_pandas_absent() -> None:
 
 _mark_pandas_absent()
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+def _sql_dir() -> Path:
+    """sql/ inside the installed package (a wheel, see setup.py), else the repository's top-level one."""
+    packaged = Path(__file__).resolve().parents[1] / "sql"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "sql"
+
+
+SQL_DIR = _sql_dir()
 MIGRATION_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 

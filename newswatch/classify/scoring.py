@@ -297,17 +297,23 @@ def _context_groups(spec: TopicSpec) -> set[str]:
 
 def _terms(hits: list[list[Hit]], anchor_idx: list[int], pair: set[str], context: set[str]) -> tuple[str, ...]:
     """The terms that anchored the match: in each anchor sentence the partner pair (every hit of a
-    rule's `together` groups) and its first domain word (a `with` group) — not every vocabulary
-    word the sentence happens to contain ("Minister", "companies", "According")."""
+    rule's `together` groups) and one domain word (a `with` group) — the one nearest the middle of
+    the pair, i.e. the word that links them ("Japanese firms will *invest* in Belgium") — not every
+    vocabulary word the sentence happens to contain ("Minister", "companies", "According")."""
     seen: dict[str, None] = {}
     for i in anchor_idx:
-        domain_taken = False
-        for h in sorted(hits[i], key=lambda h: h.start):
-            if h.group in pair:
-                seen.setdefault(h.surface.strip(), None)
-            elif h.group in context and not domain_taken:
-                seen.setdefault(h.surface.strip(), None)
-                domain_taken = True
+        ordered = sorted(hits[i], key=lambda h: h.start)
+        pair_hits = [h for h in ordered if h.group in pair]
+        domain = [h for h in ordered if h.group in context and h.group not in pair]
+        for h in pair_hits:
+            seen.setdefault(h.surface.strip(), None)
+        if domain:
+            if pair_hits:
+                mid = (pair_hits[0].start + pair_hits[-1].start) / 2
+                best = min(domain, key=lambda h: (abs(h.start - mid), h.start))
+            else:
+                best = domain[0]
+            seen.setdefault(best.surface.strip(), None)
     return tuple(list(seen)[:MAX_TERMS])
 
 

@@ -10,11 +10,14 @@ Then, checked in this order:
 3. beyond this point both must be published within STORY_WINDOW_DAYS (reports months apart are
    separate stories unless their text says so, rule 2): own-text shingle Jaccard at least
    TEXT_JACCARD_MIN (a lightly edited copy);
-4. published within TITLE_WINDOW_H, same real language, and normalised titles nearly equal
+4. published within TITLE_WINDOW_H, same real language, titles sharing REPORT_TITLE_JACCARD_MIN
+   of their words and leads sharing REPORT_SHARED_MIN names/figures (at least ANCHOR_OVERLAP_MIN
+   of the smaller set): an independent report of the same news;
+5. published within TITLE_WINDOW_H, same real language, and normalised titles nearly equal
    (SequenceMatcher ratio >= TITLE_RATIO_MIN, or token Jaccard >= TITLE_JACCARD_MIN with at
    least 4 tokens), and every name or figure in either title is in the other's title or lead
    ("... centre in China" is not "... centre in Singapore");
-5. published within TITLE_WINDOW_H, different real languages, and their anchors — numbers and
+6. published within TITLE_WINDOW_H, different real languages, and their anchors — numbers and
    capitalised words inside sentences (names) of the title and own lead — overlap in at least
    ANCHOR_SHARED_MIN items and ANCHOR_OVERLAP_MIN of the smaller set.
 The language compared (and shown) is the one detected on the title and own text, not a label a
@@ -42,6 +45,8 @@ TITLE_JACCARD_MIN = 0.7
 TITLE_WINDOW_H = 48  # the same story is re-reported within two days; later it is a follow-up
 STORY_WINDOW_DAYS = 7  # beyond this, only (near-)identical text makes two reports one story
 ANCHOR_SHARED_MIN = 3
+REPORT_TITLE_JACCARD_MIN = 0.4  # independent reports in one language: titles share this many words ...
+REPORT_SHARED_MIN = 5  # ... and leads this many names/figures (chosen on bench/fold_pairs.py: 0 wrong folds)
 ANCHOR_OVERLAP_MIN = 0.5
 SAMPLE_CHARS = 3000  # shingles from the lead: enough to tell copies apart, cheap to compare
 SHINGLE_WORDS = 4
@@ -199,7 +204,7 @@ def _names_agree(a: Fingerprint, b: Fingerprint) -> bool:
 
 
 def same_story(a: Fingerprint, b: Fingerprint) -> str | None:
-    """How a and b are one story (content_hash | text | title | translation), or None."""
+    """How a and b are one story (content_hash | text | report | title | translation), or None."""
     x, y = a.item, b.item
     if x.content_hash and x.content_hash == y.content_hash:
         return "content_hash"
@@ -218,6 +223,11 @@ def same_story(a: Fingerprint, b: Fingerprint) -> str | None:
         smaller = min(len(a.anchors), len(b.anchors)) or 1
         ok = len(shared) >= ANCHOR_SHARED_MIN and len(shared) / smaller >= ANCHOR_OVERLAP_MIN
         return "translation" if ok else None
+    shared = a.anchors & b.anchors
+    smaller = min(len(a.anchors), len(b.anchors)) or 1
+    if (_jaccard(a.title_tokens, b.title_tokens) >= REPORT_TITLE_JACCARD_MIN and len(shared) >= REPORT_SHARED_MIN
+            and len(shared) / smaller >= ANCHOR_OVERLAP_MIN):
+        return "report"  # an independent report: related title, the same names and figures in the lead
     if not _names_agree(a, b):
         return None
     if len(a.title_tokens) < 4 or len(b.title_tokens) < 4:

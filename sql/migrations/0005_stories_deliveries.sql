@@ -20,7 +20,7 @@ create table story_articles (
     article_id  varchar primary key,
     story_id    varchar not null,
     lang        varchar,                  -- the article's real language (its own text, not page furniture)
-    how         varchar not null,         -- founded | content_hash | text | title | translation
+    how         varchar not null,         -- founded | content_hash | text | report | title | translation
     joined_at   timestamptz not null
 );
 create index story_articles_story_idx on story_articles (story_id);

@@ -32,7 +32,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 from prefect.utilities.annotations import quote  # noqa: E402
 
-from newswatch import ingest, store  # noqa: E402
+from newswatch import ingest, progress, store  # noqa: E402
 from newswatch.config import AppConfig, load_config, resolve_db_path  # noqa: E402
 from newswatch.fetch import Fetcher, open_fetcher  # noqa: E402
 from newswatch.models import FetchRequest, RunSummary  # noqa: E402
@@ -51,6 +51,7 @@ async def poll_sources(fetcher: Fetcher, cfg: AppConfig, states: dict, now: date
     """Poll every due source at once; `on_poll(poll)` hears of each one as soon as it is read (its
     articles start then, not after the slowest source), and of the end with `on_poll(None)`."""
     due = ingest.due_sources(cfg.sources.enabled, states, cfg.settings, now)
+    progress.sources_due(len(due))
 
     async def one(src):
         poll = await ingest.poll_source(fetcher, src, states.get(src.name), cfg.settings, now)
@@ -143,8 +144,10 @@ async def _new_requests(conn, cfg: AppConfig, run_id: str, polled: asyncio.Queue
         store_ingest.record_fetches(conn, run_id, poll.results)
         part = ingest.select_new(conn, [poll], cfg.settings, claimed)
         selections.append(part)
+        progress.polled(poll.source.name, len(part.requests), bool(poll.error), poll.not_modified)
         for req in part.requests:
             yield req
+    progress.polling_done()
 
 
 async def _ingest_articles(fetcher: Fetcher, conn, cfg: AppConfig, run_id: str,
@@ -172,6 +175,7 @@ async def _ingest_articles(fetcher: Fetcher, conn, cfg: AppConfig, run_id: str,
         async with contextlib.aclosing(stream):
             async for batch in stream:
                 outcomes.append(await store_batch(quote(conn), run_id, quote(batch), quote(topics or None)))
+                progress.stored(len(batch.results), len(batch.articles), len(batch.failures))
     finally:
         pool.close()
     return outcomes

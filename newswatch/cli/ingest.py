@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 
 import typer
 from rich.table import Table
 
 from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail
+from newswatch import progress
 from newswatch.cli.show import cell, console
 from newswatch.config import ConfigError
 from newswatch.models import RunSummary
@@ -33,7 +35,9 @@ def run_ingest(config_dir, db) -> RunSummary:
         cfg = load_config(config_dir)
         path = resolve_db_path(db, cfg.settings)
         with writer_lock(path, cfg.settings.lock_wait_s, on_wait=lambda m: typer.echo(m, err=True)):
-            return _start_flow(config_dir, db)
+            # progress on stderr: a live line on a terminal, a line per stage in cron/CI
+            with progress.reporting(progress.for_stream(sys.stderr)):
+                return _start_flow(config_dir, db)
     except (ConfigError, StoreUnavailable) as exc:
         raise fail(str(exc)) from None
 

@@ -400,7 +400,7 @@ HOSTILE_SOURCES = {
     "trickle": ("rss", "/hostile/trickle", {}, "timeout", "no complete response"),
     "big": ("rss", "/hostile/big-50mb", {}, "too_large", "cap"),
     "gzipbomb": ("rss", "/fault/gzip-bomb", {}, "too_large", "cap"),
-    "gzipstacked": ("rss", "/hostile/gzip-stacked", {}, "too_large", None),
+    "gzipstacked": ("rss", "/hostile/gzip-stacked", {}, "bad_encoding", "Content-Encoding"),  # refused (issue 14)
     "entitybomb": ("rss", "/hostile/feed-laughs.rss", {}, "malformed", None),
     "entitysitemap": ("sitemap", "/hostile/sitemap-laughs.xml", {}, "malformed", None),
     "ratelimited": ("rss", "/fault/429-long", {}, "rate_limited", "Retry-After"),

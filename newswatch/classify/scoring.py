@@ -24,7 +24,7 @@ from newswatch.config.topics import RuleSpec, TopicSpec, TopicsFile
 from newswatch.models import TopicMatch
 
 # bump when a code change can change scores: stored scores carry it, and reclassify compares it
-CLASSIFIER_VERSION = "terms-1"
+CLASSIFIER_VERSION = "rank-2"  # rank-2: scores spread above the threshold; terms = the anchoring ones
 MAX_EVIDENCE_SENTENCES = 3
 MAX_EVIDENCE_CHARS = 400  # one quoted sentence in a digest; longer runs are cut with an ellipsis
 MAX_TERMS = 20
@@ -177,7 +177,7 @@ def _score_topic(
     evidence *= 1.0 - excl["penalty"]
     sim = similarity(topic.exemplar_vector) if topic.exemplar_vector and evidence > 0 else 0.0
     evidence += w.exemplar * sim
-    score = round(1.0 - math.exp(-evidence / w.scale), 4)
+    score = calibrated_score(evidence, w.scale, spec.threshold)
     best = sorted(weighted, key=lambda i: (-weighted[i], i))[:MAX_EVIDENCE_SENTENCES]
     best = [i for i in sorted(best) if weighted[i] > 0]
     groups = set(spec.group_names()) - set(spec.exclude.groups if spec.exclude else ())
@@ -199,6 +199,26 @@ def _score_topic(
         evidence=tuple(_quote(sentences[i].text) for i in best),
         details=details,
     )
+
+
+SCORE_SPREAD = 2.5  # above the threshold, evidence saturates over SCORE_SPREAD x scale, not 1 x scale
+
+
+def calibrated_score(evidence: float, scale: float, threshold: float) -> float:
+    """Evidence -> a 0-1 score that ranks.
+
+    Below the match threshold: 1 - exp(-evidence / scale), as before, so the match decision (score
+    >= threshold) is unchanged. Above it the curve is stretched: 1 - exp(-e/scale) reached 0.99 at
+    evidence ~7.4, so every central article showed 1.00; here the remaining (1 - threshold) is
+    spent over SCORE_SPREAD times the scale, so a title+lead+body story (evidence ~10) scores ~0.95
+    and one anchor in the lead (~1.5) ~0.55. docs/digests.md has the dev-set reliability table.
+    """
+    raw = 1.0 - math.exp(-evidence / scale)
+    if raw < threshold or threshold >= 1.0:
+        return round(raw, 4)
+    at = -scale * math.log(1.0 - threshold)  # the evidence where raw == threshold
+    stretched = threshold + (1.0 - threshold) * (1.0 - math.exp(-(evidence - at) / (SCORE_SPREAD * scale)))
+    return round(max(threshold, stretched), 4)
 
 
 def _rule_anchors(rule: RuleSpec, present: list[set[str]], title_groups: set[str], lead: int) -> list[int]:

@@ -65,6 +65,9 @@ CASES = [
     ("23 Nov 20:30", None),
     ("Sat, 23 Nov 2019 20:30:45 XYZT", None),
     ("not a date 2019 at all", None),
+    ("2019-13-45", None),
+    ("2019-02-30T10:00:00Z", None),
+    ("0001-01-01T00:00:00+01:00", None),
     ("", None),
     # before 1995
     ("Fri, 01 Jan 1993 10:00:00 GMT", None),

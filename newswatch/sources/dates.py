@@ -74,6 +74,8 @@ _YEAR = re.compile(r"\b\d{4}\b")
 _COMMENT = re.compile(r"\([^()]*\)")  # RFC 822 comments, JavaScript's `(Central European ...)`
 # dateutil reads `GMT+3` the POSIX way (3 h *behind*); people who write it mean +03:00.
 _UTC_PLUS = re.compile(r"\b(?:GMT|UTC|UT)\s*(?=[+-]\d)", re.IGNORECASE)
+# W3C-DTF / RFC 3339 with a full date, which datetime.fromisoformat reads exactly
+_W3C = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?\Z")
 _NO_YEAR = datetime(1, 1, 1)  # dateutil's defaults: year 1 fails the floor, so no year -> None
 
 
@@ -131,6 +133,16 @@ def parse_date(
 
 
 def _parse_one(text: str, zone: tzinfo | None, lang: str | None) -> datetime | None:
+    if _W3C.match(text):  # sitemaps' and Atom's form: 5 us here instead of dateutil's ~300 us
+        try:
+            parsed = datetime.fromisoformat(text)
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone or UTC)).astimezone(UTC)
+        except (ValueError, OverflowError):  # 2019-13-45: not a date, and dateutil would not know better
+            return None
+    return _parse_loose(text, zone, lang)
+
+
+def _parse_loose(text: str, zone: tzinfo | None, lang: str | None) -> datetime | None:
     def zone_of(name: str | None, offset: int | None) -> tzinfo | None:
         if offset is not None:
             return tzoffset(name, offset)

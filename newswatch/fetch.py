@@ -118,9 +118,12 @@ class Fetcher:
         self._io = io  # the threads blocking requests run on (None: asyncio's default executor)
         # time.monotonic() by which the run must be done: no request starts after it, none runs past it
         self.deadline = deadline
-        # circuit breaker: host:port -> why; a host that timed out once is not tried again this run
-        # (a slow or stalled server would otherwise cost every later request to it a full timeout)
+        # circuit breaker: host:port -> why; a host that timed out `breaker_timeouts` times in a row
+        # (no answer in between) is not tried again this run: a slow or stalled server would
+        # otherwise cost every later request to it a full timeout; one slow page on a busy host does not
+        # take its other pages down
         self.broken_hosts: dict[str, str] = {}
+        self._timeouts: dict[str, int] = {}  # host:port -> timeouts since its last answer
         self._global = asyncio.Semaphore(settings.max_connections)
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._robots: dict[str, asyncio.Future] = {}
@@ -271,14 +274,21 @@ class Fetcher:
             call = functools.partial(_connecting_to, self._checked.get(_address_key(url, req), ()), call)
             try:
                 async with asyncio.timeout(total):
-                    return await asyncio.get_running_loop().run_in_executor(self._io, call)
+                    resp = await asyncio.get_running_loop().run_in_executor(self._io, call)
             except TimeoutError as exc:
                 err = Transient("timeout", f"no complete response within {total:g} s")
                 raise self._timed_out(key, err, cut) from exc
             except Transient as exc:
                 if exc.kind == "timeout":
                     raise self._timed_out(key, exc, cut) from exc
+                self._timeouts.pop(key, None)  # the host answered (an error, but an answer)
                 raise
+            except FetchError:
+                self._timeouts.pop(key, None)
+                raise
+            else:
+                self._timeouts.pop(key, None)
+                return resp
             finally:
                 # a thread still blocked (timeout, cancellation) loses its socket now: it returns at once
                 # instead of reading a trickle of headers or body for minutes, holding a thread and a
@@ -294,7 +304,9 @@ class Fetcher:
         if cut_by_deadline:
             return FetchError("deferred", f"{err}: the run's deadline (run_deadline_s) cut it short; "
                                           "left for the next run")
-        self.broken_hosts.setdefault(key, str(err))
+        self._timeouts[key] = self._timeouts.get(key, 0) + 1
+        if self._timeouts[key] >= self.settings.breaker_timeouts:
+            self.broken_hosts.setdefault(key, f"{self._timeouts[key]} timeouts in a row, the last: {err}")
         return err
 
     def _get_blocking(self, url: str, host: str, headers: dict, cap: int, deadline: float,

@@ -177,18 +177,29 @@ def test_a_stalled_request_leaves_no_thread_reading_after_its_deadline():
         assert not [t.name for t in threading.enumerate() if t.name.startswith("newswatch-fetch")]
 
 
-def test_a_timed_out_host_is_not_tried_again_and_timeouts_are_not_retried():
+def test_a_host_that_timed_out_twice_in_a_row_is_not_tried_again_and_timeouts_are_not_retried():
     with FaultServer(bare_site) as srv, FaultServer(bare_site) as other:
-        results, f = _fetch_all(_settings(max_per_host=1), [f"{srv.base}/hostile/trickle",
+        results, f = _fetch_all(_settings(max_per_host=1), [f"{srv.base}/hostile/trickle?n=1",
+                                                            f"{srv.base}/hostile/trickle?n=2",
                                                             f"{srv.base}/hostile/page/after",
                                                             f"{other.base}/hostile/page/elsewhere"])
-        served = [p for _, p, _ in srv.site.log]
-    trickle, after, elsewhere = results
-    assert trickle.error_kind == "timeout" and trickle.attempts == 1
+        served = [p.split("?")[0] for _, p, _ in srv.site.log]
+    first, second, after, elsewhere = results
+    assert first.error_kind == second.error_kind == "timeout" and first.attempts == second.attempts == 1
     assert after.error_kind == "timeout" and "timed out earlier in this run" in after.error
     assert elsewhere.ok  # another host:port is another server
-    assert served == ["/hostile/trickle"]  # the page after it was never requested
-    assert urlsplit(srv.base).port and f"127.0.0.1:{urlsplit(srv.base).port}" in f.broken_hosts
+    assert served == ["/hostile/trickle", "/hostile/trickle"]  # the page after them was never requested
+    assert f"127.0.0.1:{urlsplit(srv.base).port}" in f.broken_hosts
+
+
+def test_one_slow_page_does_not_take_its_host_out_of_the_run():
+    with FaultServer(bare_site) as srv:
+        results, f = _fetch_all(_settings(max_per_host=1), [f"{srv.base}/hostile/slow-headers?n=1",
+                                                            f"{srv.base}/hostile/page/a",
+                                                            f"{srv.base}/hostile/slow-headers?n=2",
+                                                            f"{srv.base}/hostile/page/b"])
+    assert [r.error_kind for r in results] == ["timeout", None, "timeout", None]
+    assert f.broken_hosts == {}
 
 
 def test_retry_after_is_honoured_only_within_the_run_deadline():

@@ -32,6 +32,8 @@ class Settings(BaseModel):
     run_deadline_s: float = Field(900.0, gt=0)
     extract_timeout_s: float = Field(30.0, gt=0)  # one page's extraction; longer: that page fails, its worker is replaced
     retries: int = Field(2, ge=0, le=10)  # extra attempts on transient failures (never after a timeout)
+    # circuit breaker: a host (host:port) that timed out this many times in a row is not tried again in the run
+    breaker_timeouts: int = Field(2, ge=1, le=100)
     backoff_s: float = Field(0.5, ge=0)  # first back-off, doubled each retry
     max_retry_after_s: float = Field(30.0, ge=0)  # longer Retry-After: give up until next run
     max_redirects: int = Field(5, ge=0, le=20)

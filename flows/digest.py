@@ -22,6 +22,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.blocks.system import Secret
 from prefect.runtime import flow_run
 
+from newswatch import progress
 from newswatch.config import load_config, resolve_db_path
 from newswatch.digest import SubscriberResult, preview_digests, run_digests, summarize
 from newswatch.store import connect, writer_lock
@@ -72,7 +73,10 @@ def digest_flow(
         paths = render_previews(config_dir, db_path, preview)
         logger.info("preview written: %s", ", ".join(paths))
         return []
-    results = send_digests(config_dir, db_path, only_due, str(flow_run.id) if flow_run.id else None)
+    with progress.run_lines(f"digest run {flow_run.get_name() or flow_run.id}") as facts:
+        results = send_digests(config_dir, db_path, only_due, str(flow_run.id) if flow_run.id else None)
+        facts.update({"digests sent": sum(r.status == "sent" for r in results),
+                      "failed": sum(r.status == "failed" for r in results)})
     table = summarize(results)  # redacted targets and errors only
     create_markdown_artifact(markdown=f"# Digests\n\n{table}\n", key="digest-summary",
                              description="What each subscriber was sent (targets redacted)")

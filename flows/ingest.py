@@ -87,7 +87,8 @@ async def ingest_flow(config_dir: str | None = None, db_path: str | None = None)
     cfg = load_config(config_dir)
     db = resolve_db_path(db_path, cfg.settings)
     run_id = flow_run.get_id() or uuid.uuid4().hex
-    with store.writer_lock(db, cfg.settings.lock_wait_s, on_wait=logger.warning):
+    with progress.run_lines(f"ingest run {flow_run.get_name() or run_id}") as facts, \
+            store.writer_lock(db, cfg.settings.lock_wait_s, on_wait=logger.warning):
         conn = store.connect(db)
         try:
             with frozen_heap():  # the GC leaves the process's long-lived objects alone during the run
@@ -97,6 +98,7 @@ async def ingest_flow(config_dir: str | None = None, db_path: str | None = None)
             raise
         finally:
             conn.close()
+        facts.update({"new articles": summary.new, "failures": len(summary.failures)})
     await acreate_markdown_artifact(markdown=render_run_markdown(summary), key="ingest-report",
                                    description=f"newswatch ingest: {summary.new} new articles")
     logger.info("ingest done: %d new articles, %d failures", summary.new, len(summary.failures))

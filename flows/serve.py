@@ -142,9 +142,50 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+async def _serve_deployments(deployments: list) -> None:
+    """Prefect's Runner, one flow run at a time, stopped cleanly by Ctrl-C or SIGTERM.
+
+    `prefect.serve` installs the Runner's own SIGTERM handler, which in prefect 3.8.8 calls the
+    async `stop()` without awaiting it ("coroutine 'Runner.astop' was never awaited") and exits
+    from inside the handler, and Ctrl-C lands a KeyboardInterrupt in whatever callback runs. Here
+    both signals only set an event; the runner is then stopped with `astop()` (child runs
+    cancelled, schedules paused) and its `start()` returns through its own exit stack.
+    """
+    import asyncio  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    from prefect.runner import Runner  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def request_stop(*_args) -> None:
+        loop.call_soon_threadsafe(stop.set)
+
+    runner = Runner(pause_on_shutdown=True, limit=1)
+    runner.handle_sigterm = request_stop  # read by Runner.start when it installs its handler
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    for deployment in deployments:
+        await runner.add_deployment(deployment)
+    names = ", ".join(f"{d.flow_name}/{d.name}" for d in deployments)
+    print(f"serving {names}: one line per flow run below; stop with Ctrl-C", flush=True)
+    running = asyncio.ensure_future(runner.start())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not running.done():
+        await runner.astop()
+        await running
+    stopping.cancel()
+    running.result()  # an error that ended the runner by itself is raised here
+
+
 def serve(config_dir: str | None = None, db_path: str | None = None) -> None:
     """Register both deployments with their schedules and run them until stopped (Ctrl-C/SIGTERM)."""
+    import asyncio
     import signal
+
+    from newswatch.progress import RUN_LINES_ENV
 
     server = None
     if not os.environ.get("PREFECT_API_URL"):
@@ -152,13 +193,13 @@ def serve(config_dir: str | None = None, db_path: str | None = None) -> None:
         os.environ["PREFECT_API_URL"] = api_url  # before prefect is imported: the runner and its
         # flow-run subprocesses read it from the environment
         print(f"prefect server started at {api_url.removesuffix('/api')} (UI); stopping it on exit", flush=True)
+    os.environ[RUN_LINES_ENV] = "1"  # each flow run (a child process) prints its start and end line
     signal.signal(signal.SIGTERM, _interrupt)  # `docker stop`: shut down like Ctrl-C, server included
     try:
-        from prefect import serve as prefect_serve
-
-        prefect_serve(*build_deployments(config_dir, db_path), limit=1)
-    except KeyboardInterrupt:
-        pass
+        asyncio.run(_serve_deployments(build_deployments(config_dir, db_path)))
+        print("stopped", flush=True)
+    except KeyboardInterrupt:  # a signal before the runner was listening
+        print("stopped", flush=True)
     finally:
         if server is not None:
             stop_process(server)

@@ -8,6 +8,7 @@ caller installed with `reporting(sink)`; with no sink installed the calls cost a
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -188,3 +189,34 @@ def for_stream(stream: IO[str]) -> Sink:
 
         return TerminalProgress(console(stderr=True))
     return LineProgress(stream)
+
+
+RUN_LINES_ENV = "NEWSWATCH_RUN_LINES"  # set by `newswatch serve`; its flow-run processes inherit it
+
+
+@contextmanager
+def run_lines(label: str, out: IO[str] | None = None, clock: Callable[[], float] = time.monotonic
+              ) -> Iterator[dict[str, int]]:
+    """Under `newswatch serve`: one line when a flow run starts and one when it ends (with the
+    figures the block puts in the yielded dict, or the error). Silent anywhere else."""
+    facts: dict[str, int] = {}
+    if not os.environ.get(RUN_LINES_ENV):
+        yield facts
+        return
+    import sys  # noqa: PLC0415
+
+    stream = out or sys.stdout
+    started = clock()
+
+    def line(text: str) -> None:
+        stream.write(visible(text) + "\n")
+        stream.flush()
+
+    line(f"{label}: started")
+    try:
+        yield facts
+    except BaseException as exc:
+        line(f"{label}: failed after {clock() - started:.1f} s: {type(exc).__name__}: {str(exc)[:300]}")
+        raise
+    figures = ", ".join(f"{v} {k}" for k, v in facts.items())
+    line(f"{label}: finished in {clock() - started:.1f} s" + (f": {figures}" if figures else ""))

@@ -138,7 +138,8 @@ async def _parse(fetcher: Fetcher, src: SourceConfig, res: FetchResult, settings
     if src.kind == "rss":
         # parsers run in a thread: a 10 MB feed or index page takes 3-8 s of CPU (measured), and
         # on the event loop that would stall every other source's downloads and their deadlines
-        parsed = await asyncio.to_thread(parse_feed, res.body, res.final_url, res.content_type, source=src.name)
+        parsed = await asyncio.to_thread(parse_feed, res.body, res.final_url, res.content_type, source=src.name,
+                                         now=now, tz=src.tz, lang=src.lang)
     elif src.kind == "html_index":
         parsed = await asyncio.to_thread(discover_links, res.body, res.final_url,
                                          getattr(src, "link_pattern", None), source=src.name)
@@ -151,7 +152,8 @@ async def _parse_sitemaps(fetcher: Fetcher, src: SourceConfig, res: FetchResult,
                           now: datetime) -> tuple[ParsedSource, tuple[FetchResult, ...]]:
     window = getattr(src, "window_days", None) or settings.sitemap_window_days
     since = now - timedelta(days=window)
-    parsed = await asyncio.to_thread(parse_sitemap, res.body, res.final_url, since=since, source=src.name)
+    parsed = await asyncio.to_thread(parse_sitemap, res.body, res.final_url, since=since, source=src.name,
+                                     now=now, tz=src.tz, lang=src.lang)
     results = [_mark_parse_error(res, parsed)]
     entries = list(parsed.entries)
     visited = {res.request.url, res.final_url}
@@ -164,7 +166,8 @@ async def _parse_sitemaps(fetcher: Fetcher, src: SourceConfig, res: FetchResult,
         child = await fetcher.fetch(FetchRequest(url, src.name, "sitemap", _allow_host(src)),
                                     max_bytes=settings.max_feed_bytes)
         if child.ok:
-            sub = await asyncio.to_thread(parse_sitemap, child.body, child.final_url, since=since, source=src.name)
+            sub = await asyncio.to_thread(parse_sitemap, child.body, child.final_url, since=since, source=src.name,
+                                          now=now, tz=src.tz, lang=src.lang)
             child = _mark_parse_error(child, sub)
             entries.extend(sub.entries)
             queue.extend((u, depth + 1) for u in sub.child_sitemaps)

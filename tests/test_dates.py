@@ -140,3 +140,16 @@ def test_any_written_instant_reads_back_exactly(moment: datetime, zone: timezone
 def test_any_text_gives_utc_or_none(text: str) -> None:
     parsed = parse_date(text, now=NOW)
     assert parsed is None or (parsed.utcoffset() == timedelta(0) and 1995 <= parsed.year and parsed <= NOW + timedelta(days=1))
+
+
+def test_a_sources_tz_must_be_an_iana_zone() -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from newswatch.config.sources import SourceConfig
+
+    adapter = TypeAdapter(SourceConfig)
+    source = {"kind": "rss", "name": "xinhua", "url": "https://example.org/feed"}
+    assert adapter.validate_python({**source, "tz": "Asia/Shanghai"}).tz == "Asia/Shanghai"
+    assert adapter.validate_python(source).tz is None
+    with pytest.raises(ValidationError, match="unknown time zone 'CEST'"):
+        adapter.validate_python({**source, "tz": "CEST"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -15,6 +16,7 @@ class _SourceBase(BaseModel):
     name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     url: AnyHttpUrl
     lang: str | None = Field(None, pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")  # hint, e.g. nl, ja
+    tz: str | None = None  # IANA zone for the source's dates written without one, e.g. Asia/Shanghai
     interval: float | None = Field(None, ge=0)  # minutes between polls; None: settings default
     max_items: int | None = Field(None, ge=1, le=10_000)  # new articles per run
     enabled: bool = True
@@ -33,6 +35,17 @@ class _SourceBase(BaseModel):
         if v.username or v.password:
             raise ValueError("a source URL must not carry a user name or password: it would be stored in "
                              "the database and logs (fix: remove user:password@ from the URL)")
+        return v
+
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (fix: an IANA name such as Europe/Berlin or Asia/Tokyo)") from None
         return v
 
     @property

@@ -105,7 +105,7 @@ def zone_hint(tz: str | None = None, lang: str | None = None) -> tzinfo | None:
             return ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             return None
-    hours = _LANG_HOURS.get((lang or "").lower()[:2]) if lang else None
+    hours = _LANG_HOURS.get(re.split(r"[-_]", lang.strip().lower(), maxsplit=1)[0]) if lang else None
     return None if hours is None else timezone(timedelta(hours=hours))
 
 
@@ -125,6 +125,7 @@ def parse_date(
     if not text or not _YEAR.search(text) or len(text) > 100:
         return None
     text = _UTC_PLUS.sub("", text)
+    lang = re.split(r"[-_]", lang.strip().lower(), maxsplit=1)[0] if lang else None  # zh-TW -> zh
     for candidate in (text, _translate_months(_without_day_name(text))):
         parsed = _parse_one(candidate, zone, lang)
         if parsed is not None:

@@ -126,3 +126,16 @@ def test_ingest_summary_and_run_report_show_values_literally(source, error):
 def unescape_markdown(text: str) -> str:
     """What a markdown renderer shows for a cell: backslash escapes and entities resolved."""
     return html.unescape(re.sub(r"\\(.)", r"\1", text))
+
+
+def test_the_failures_hint_is_one_copy_pasteable_line_on_a_narrow_terminal():
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    summary = RunSummary("r1", now, now, (SourceRunStats(source="a", failed=1, error="HTTP 500"),),
+                         (("a", "https://x.example/1", "HTTP 500"),))
+    buffer = io.StringIO()
+    print_summary(summary, console(file=buffer, width=60))
+    hint = [line for line in buffer.getvalue().splitlines() if "newswatch query" in line]
+    assert len(hint) == 1
+    command = hint[0].strip()
+    assert command.startswith('newswatch query "select ') and command.endswith('limit 50"')
+    assert command.count('"') == 2  # the SQL is one quoted argument, not wrapped inside the string

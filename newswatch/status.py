@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,13 +21,12 @@ import duckdb
 from newswatch.config import AppConfig
 from newswatch.config.alerts import AlertsFile
 from newswatch.digest.cadence import describe
-from newswatch.fetch import open_fetcher
-from newswatch.ingest import SourcePoll, poll_source
-from newswatch.models import ParsedSource
-from newswatch.sources import discover_links, parse_feed, parse_sitemap
 from newswatch.store import DatabaseBusyError, connect
 from newswatch.store import fts
 from newswatch.store import status as store
+
+if TYPE_CHECKING:  # `status` must start fast: fetching and parsing are imported by `sources check` only
+    from newswatch.ingest import SourcePoll
 
 READ_WAIT_S = 10.0  # a reader retries this long while a run holds the file (runs last minutes)
 READ_RETRY_S = 0.5
@@ -112,6 +112,9 @@ def collect_status(conn: duckdb.DuckDBPyConnection, config: AppConfig | None, n_
 
 
 def _detect_kind(poll: SourcePoll) -> tuple[str, int | None]:
+    from newswatch.models import ParsedSource  # noqa: PLC0415
+    from newswatch.sources import discover_links, parse_feed, parse_sitemap  # noqa: PLC0415
+
     if not poll.results:
         return "", None
     res = poll.results[0]
@@ -140,6 +143,9 @@ async def check_sources(config: AppConfig, names: list[str] | None = None,
                         on_done: Callable[[SourceCheck], None] | None = None,
                         now: datetime | None = None) -> list[SourceCheck]:
     """Fetch and parse each configured source once, unconditionally, storing nothing."""
+    from newswatch.fetch import open_fetcher  # noqa: PLC0415
+    from newswatch.ingest import poll_source  # noqa: PLC0415
+
     now = now or datetime.now(timezone.utc)
     sources = [s for s in config.sources.sources if names is None or s.name in names]
 

@@ -6,16 +6,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from newswatch.cli.app import ConfigDirOpt, DbOpt, app, fail, require_db
 from newswatch.cli.show import cell, console
-from newswatch.config import ConfigError, load_config, resolve_db_path
-from newswatch.digest import SubscriberResult, preview_digests, run_digests
-from newswatch.store import StoreUnavailable, connect, writer_lock
+
+if TYPE_CHECKING:  # imported by the commands themselves: `newswatch --help` stays light
+    from newswatch.digest import SubscriberResult
 
 
 @app.command()
@@ -42,6 +42,8 @@ def digest(
         newswatch digest --config-dir config --preview /tmp/digest.html
     """
     if preview:
+        from newswatch.digest import preview_digests  # noqa: PLC0415
+
         with _open(config_dir, db) as (config, conn):
             try:
                 for path in preview_digests(conn, config.alerts, preview, subscribers=subscriber):
@@ -63,6 +65,8 @@ def run_digest_now(
 
     Raises typer.Exit(1) after printing when any subscriber's digest failed.
     """
+    from newswatch.digest import run_digests  # noqa: PLC0415
+
     with _open(config_dir, db) as (config, conn):
         try:
             results = run_digests(conn, config.alerts, only_due=only_due, subscribers=subscribers)
@@ -77,6 +81,9 @@ def run_digest_now(
 @contextmanager
 def _open(config_dir: Path | None, db: Path | None) -> Iterator[tuple]:
     """Config and a writable connection, holding the writer lock (an ingest may be running)."""
+    from newswatch.config import ConfigError, load_config, resolve_db_path  # noqa: PLC0415
+    from newswatch.store import StoreUnavailable, connect, writer_lock  # noqa: PLC0415
+
     try:
         config = load_config(config_dir)
         path = resolve_db_path(db, config.settings)

@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
+from newswatch.extract.ensemble import main_text
 from newswatch.models import Article, FeedEntry
 from newswatch.urls import InvalidURL, canonicalize_url, host_of, url_id
 
@@ -269,23 +270,21 @@ def _head_parser():
 
 def extract_article(job: ExtractJob) -> Article | ExtractFailure:
     """Extract one page. Falls back to the feed entry's text when the page yields too little."""
-    import trafilatura
-
     entry = job.entry
-    meta, text, error, html = PageMeta(), "", "no main text found", ""
+    meta, text, error, html, method = PageMeta(), "", "no main text found", "", "trafilatura"
     try:
         html = decode_html(job.html, job.charset)[:MAX_HTML_CHARS]
         head = parse_head(html)
         if head is not None:
             meta = page_metadata(head, job.fetched_url)
         tree = parse_page(html)  # a tree, never the text: see parse_page
-        doc = trafilatura.bare_extraction(tree, include_comments=False, with_metadata=False) if tree is not None else None
-        text = (doc.text or "").strip() if doc is not None else ""
+        if tree is not None:
+            main = main_text(tree, (meta.title, entry.title if entry else None))
+            text, method = main.text, main.method
         if meta.date is None and (entry is None or entry.published_at is None) and text:
             meta = replace(meta, date=_body_date(tree, meta.url or job.fetched_url))
     except Exception as exc:  # noqa: BLE001 - a bad page is a recorded failure, never a crash
         error = f"{type(exc).__name__}: {exc}"
-    method = "trafilatura"
     if len(text) < job.min_text_chars and entry is not None:
         for fallback, name in ((entry.content, "feed_content"), (entry.summary, "feed_summary")):
             if fallback and len(fallback.strip()) > len(text):
@@ -320,8 +319,12 @@ def extract_article(job: ExtractJob) -> Article | ExtractFailure:
 
 
 def warm_up() -> None:
-    """Import trafilatura and load the language model once per worker process, not per page."""
+    """Import the extractors and load the language model once per worker process, not per page."""
     import py3langid
+    import readability  # noqa: F401
     import trafilatura  # noqa: F401
+    from trafilatura.external import jt_stoplist_init
+
+    jt_stoplist_init()  # jusText's all-languages stoplist, built once (~0.1 s), used by the ensemble
 
     py3langid.classify("warm up the language model")

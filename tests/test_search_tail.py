@@ -1,6 +1,7 @@
-"""Search = fts index + tail: articles added or changed since the last index build are matched by
-substring, so search is complete without a rebuild; `should_rebuild` decides when ingest rebuilds.
-Real DuckDB files in tmp_path."""
+"""Search = fts index + tail, one scorer: articles added or changed since the last index build are
+tokenised at query time exactly as the index tokenises, and BM25 runs over both with statistics of
+all articles, so the answer does not depend on the index state; `should_rebuild` decides when ingest
+rebuilds (which changes the cost of a search, not its answer). Real DuckDB files in tmp_path."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from conftest import write_config
@@ -20,12 +23,13 @@ from newswatch.store import fts
 NOW = datetime.now(timezone.utc)
 
 
-def add(conn, aid: str, title: str, text: str, days_old: float = 1.0) -> None:
+def add(conn, aid: str, title: str | None, text: str, days_old: float = 1.0, updated_at: datetime | None = None) -> None:
     at = NOW - timedelta(days=days_old)
     conn.execute(
         "insert into articles (article_id, url, fetched_url, source, title, fetched_at, published_at, lang, text,"
-        " content_hash, extraction_method) values (?, ?, ?, 'wire', ?, ?, ?, 'en', ?, ?, 'trafilatura')",
-        [aid, f"http://127.0.0.1/{aid}", f"http://127.0.0.1/{aid}", title, at, at, text, aid])
+        " content_hash, extraction_method, updated_at) values (?, ?, ?, 'wire', ?, ?, ?, 'en', ?, ?, 'trafilatura',"
+        " coalesce(?, now()))",
+        [aid, f"http://127.0.0.1/{aid}", f"http://127.0.0.1/{aid}", title, at, at, text, aid, updated_at])
 
 
 def ids(hits) -> list[str]:
@@ -44,53 +48,54 @@ def indexed(tmp_path):
     conn.close()
 
 
-# --- search: index + tail ---------------------------------------------------------------------
+# --- search: index + tail, one scorer ------------------------------------------------------------
 
-def test_an_article_inserted_after_the_build_is_found_from_the_tail(indexed):
+def test_an_article_inserted_after_the_build_is_found_and_ranked_from_the_tail(indexed):
     add(indexed, "new1", "Hydrogen ferry launched", "A ferry that runs on hydrogen.", 0.5)
     hits = fts.search_articles(indexed, "HYDROGEN ferry")
-    assert ids(hits) == ["new1"] and hits[0].score is None
+    assert ids(hits) == ["new1"] and hits[0].score is not None and hits[0].score > 0
     assert fts.index_state(indexed).tail == 1
 
 
-def test_without_an_index_everything_is_searched_by_substring(tmp_path):
+def test_without_an_index_search_is_ranked_with_case_and_accents_folded(tmp_path):
     conn = connect(tmp_path / "news.duckdb")
     add(conn, "a1", "Tanker rates fall", "Oil tanker rates fell.", 2)
-    add(conn, "a2", "Wind farm", "Offshore wind; no tanker here? yes: tanker.", 1)
-    add(conn, "a3", "50%_off", "A discount of 50%_off on nothing.", 1)
-    add(conn, "a4", "50% off", "Not the literal underscore.", 1)
+    add(conn, "a2", "Wind farm", "Offshore wind; no tanker here? yes: tanker, tanker.", 1)
+    add(conn, "a3", "Mission économique", "Une mission économique au Japon.", 1)
     state = fts.index_state(conn)
-    assert state.built_at is None and state.indexed == 0 and state.tail == 4
+    assert state.built_at is None and state.indexed == 0 and state.tail == 3
     hits = fts.search_articles(conn, "tanker")
-    assert ids(hits) == ["a2", "a1"] and all(h.score is None for h in hits)  # newest first
-    assert ids(fts.search_articles(conn, "50%_off")) == ["a3"]  # LIKE wildcards are escaped
+    assert ids(hits) == ["a2", "a1"] and all(h.score is not None for h in hits)  # tanker x3 beats x2
+    assert hits[0].score > hits[1].score
+    assert ids(fts.search_articles(conn, "ECONOMIQUE")) == ["a3"]  # accents and case folded, as in the index
+    assert ids(fts.search_articles(conn, "missions japon")) == ["a3"]  # stemmed, as in the index
     assert fts.search_articles(conn, "tanker nowhere") == []  # every term must appear
+    assert fts.search_articles(conn, "!!!") == []  # no words: nothing, not everything
+    assert ids(fts.search_articles(conn, "...économique,")) == ["a3"]  # punctuation around a word is no word
     conn.close()
 
 
-def test_an_article_changed_after_the_build_appears_once_from_the_tail(indexed):
+def test_an_article_changed_after_the_build_appears_once_with_its_new_text(indexed):
     indexed.execute("update articles set title = 'Tanker rates recover', text = 'Tanker rates rose again.',"
                     " updated_at = now() where article_id = 'old1'")
     hits = fts.search_articles(indexed, "tanker")
-    assert ids(hits).count("old1") == 1
-    assert hits[0].article_id == "old1" and hits[0].score is None and hits[0].title == "Tanker rates recover"
-    assert set(ids(hits)) == {"old1", "old2", "old3"}
+    assert ids(hits).count("old1") == 1 and set(ids(hits)) == {"old1", "old2", "old3"}
+    assert next(h for h in hits if h.article_id == "old1").title == "Tanker rates recover"
     # the stale indexed text ("fell") no longer matches; the new text does
     assert fts.search_articles(indexed, "fell") == []
     assert ids(fts.search_articles(indexed, "rose")) == ["old1"]
 
 
-def test_tail_hits_come_first_newest_first_then_ranked_hits_and_limit_holds(indexed):
+def test_tail_and_indexed_hits_are_ranked_together_best_first_and_limit_holds(indexed):
     add(indexed, "new1", "Tanker seized", "A tanker was seized.", 0.5)
-    add(indexed, "new2", "Tanker freed", "The tanker was freed.", 0.1)
+    add(indexed, "new2", "Tanker tanker", "The tanker tanker tanker tanker was freed.", 0.1)
     hits = fts.search_articles(indexed, "tanker")
-    assert ids(hits)[:2] == ["new2", "new1"] and [h.score for h in hits[:2]] == [None, None]
-    ranked = hits[2:]
-    assert {h.article_id for h in ranked} == {"old1", "old2", "old3"} and all(h.score is not None for h in ranked)
-    assert [h.score for h in ranked] == sorted((h.score for h in ranked), reverse=True)
-    assert ranked[0].article_id == "old2"  # "tanker" four times: the best BM25 score
-    assert ids(fts.search_articles(indexed, "tanker", limit=3)) == ["new2", "new1", "old2"]
-    assert ids(fts.search_articles(indexed, "tanker", limit=1)) == ["new2"]
+    assert all(h.score is not None for h in hits) and len(hits) == 5
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert ids(hits)[0] == "new2"  # "tanker" six times in a short article: best, though it is in the tail
+    assert ids(fts.search_articles(indexed, "tanker", limit=2)) == ids(hits)[:2]
+    fts.rebuild_search_index(indexed)
+    assert fts.search_articles(indexed, "tanker") == hits  # same hits, same scores, same order
 
 
 def test_cjk_queries_match_substrings_over_indexed_and_new_articles(indexed):
@@ -104,9 +109,9 @@ def test_cjk_queries_match_substrings_over_indexed_and_new_articles(indexed):
 def test_the_sql_macro_gives_the_same_answer_as_search_articles(indexed, tmp_path):
     add(indexed, "new1", "Tanker seized", "A tanker was seized.", 0.5)
     indexed.execute("update articles set text = 'Tanker rates rose.', updated_at = now() where article_id = 'old1'")
-    for query in ("tanker", "tanker rates", "seized", "fell"):
-        macro = [r[0] for r in indexed.execute("select article_id from search_articles(?)", [query]).fetchall()]
-        assert macro == ids(fts.search_articles(indexed, query, limit=100)), query
+    for query in ("tanker", "tanker rates", "seized", "fell", "首脳会談", "!!"):
+        macro = indexed.execute("select article_id, score from search_articles(?)", [query]).fetchall()
+        assert macro == [(h.article_id, h.score) for h in fts.search_articles(indexed, query, limit=100)], query
 
 
 def test_the_sql_macro_exists_before_any_index_is_built(tmp_path):
@@ -114,11 +119,118 @@ def test_the_sql_macro_exists_before_any_index_is_built(tmp_path):
     conn = connect(tmp_path / "news.duckdb")
     add(conn, "a1", "Tanker rates fall", "Oil tanker rates fell.", 2)
     assert refresh_after_ingest(conn, load_config(cfg)) is False  # 1 article: no index
+    expected = [(h.article_id, h.score) for h in fts.search_articles(conn, "TANKER fell")]
     conn.close()
     res = CliRunner().invoke(app, ["query", "select article_id, score from search_articles('TANKER fell')",
                                    "--db", str(tmp_path / "news.duckdb"), "--format", "json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout) == [{"article_id": "a1", "score": None}]
+    assert [(r["article_id"], r["score"]) for r in json.loads(res.stdout)] == expected
+    assert expected and expected[0][0] == "a1" and expected[0][1] is not None
+
+
+# --- the tail is tokenised exactly as the index is ------------------------------------------------
+
+WORDS = ["tanker", "Tankers", "TANKER's", "mission", "missions", "économie", "Economique", "ÉCONOMIQUE",
+         "japan", "Japan", "japon", "naïve", "straße", "café", "50%", "off_", "a\\b", "x.y", "2026", "ｆｕｌｌ",
+         "首脳", "会談", "running", "runs", "ran", "relational", "sensibility", "hoping", "–", "...", "«oui»"]
+text_st = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=8)), max_size=30).map(" ".join)
+
+
+def _index_tokens(conn) -> dict[str, tuple[int, list[tuple[str, int]]]]:
+    rows = conn.execute("select d.name, d.len, dict.term, count(t.termid) from fts_main_articles.docs d"
+                        " left join fts_main_articles.terms t using (docid)"
+                        " left join fts_main_articles.dict dict using (termid) group by all").fetchall()
+    out: dict[str, tuple[int, list]] = {}
+    for name, length, term, n in rows:
+        out.setdefault(name, (length, []))[1].extend([(term, n)] if term is not None else [])
+    return {k: (v[0], sorted(v[1])) for k, v in out.items()}
+
+
+def _tail_tokens(conn) -> dict[str, tuple[int, list[tuple[str, int]]]]:
+    title, text = fts._tokens_sql("title"), fts._tokens_sql("text")
+    rows = conn.execute(f"""
+        with w as (select article_id, unnest(list_filter(coalesce({title}, []) || {text}, lambda x: x <> '')) as t
+                   from articles)
+        select a.article_id, (select count(*) from w where w.article_id = a.article_id),
+               list((s.term, s.n) order by s.term) filter (where s.term is not null)
+        from articles a left join (select article_id, stem(t, 'porter') as term, count(*) as n from w group by all) s
+          using (article_id) group by all""").fetchall()
+    return {aid: (n, sorted(tuple(x) for x in (terms or []))) for aid, n, terms in rows}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(docs=st.lists(st.tuples(st.one_of(st.none(), text_st), text_st), min_size=1, max_size=6))
+def test_the_tail_tokeniser_gives_the_index_s_tokens_and_lengths(scratch, docs):
+    conn = _fresh(scratch)
+    for i, (title, text) in enumerate(docs):
+        add(conn, f"d{i}", title, text)
+    fts.rebuild_search_index(conn)
+    assert _tail_tokens(conn) == _index_tokens(conn)
+
+
+# --- the property: the answer does not depend on the index state ----------------------------------
+
+VOCAB = ["tanker", "tankers", "Tanker", "mission", "missions", "japan", "Japan's", "économie", "economie",
+         "ECONOMIQUE", "économique", "lng", "port", "strike", "the", "of", "wind", "farm"]
+doc_st = st.tuples(st.lists(st.sampled_from(VOCAB), max_size=4).map(" ".join),
+                   st.lists(st.sampled_from(VOCAB), max_size=25).map(" ".join))
+QUERIES = ["mission japan", "economique", "Tankers port", "économie strike lng"]
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    """One migrated store for every example of a property test (a fresh file per example costs ~1 s)."""
+    conn = connect(tmp_path_factory.mktemp("prop") / "news.duckdb")
+    yield conn
+    conn.close()
+
+
+def _fresh(conn):
+    """Back to an empty store without an index."""
+    conn.execute("drop schema if exists fts_main_articles cascade")
+    conn.execute("delete from search_index")
+    conn.execute("delete from articles")
+    return conn
+
+
+def _answers(conn, queries, limit: int = 50) -> dict[str, list[tuple[str, float | None]]]:
+    return {q: [(h.article_id, h.score) for h in fts.search_articles(conn, q, limit)] for q in queries}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(docs=st.lists(doc_st, min_size=1, max_size=12), data=st.data())
+def test_results_are_the_same_whatever_the_index_state(scratch, docs, data):
+    """An index over a prefix, the rest in the tail (plus some indexed articles changed since the
+    build) gives exactly the hits, scores and order of a full reindex, and of no index at all."""
+    split = data.draw(st.integers(0, len(docs)), label="split")
+    changed = data.draw(st.lists(st.integers(0, max(split - 1, 0)), max_size=2), label="changed") if split else []
+    new_text = data.draw(doc_st, label="new_text")
+    words = [w for title, text in docs for w in (title + " " + text).split()]
+    queries = [*QUERIES, *words[:1], *words[-2:]]  # the last: a word that is surely in some article
+    conn = _fresh(scratch)
+    t0 = NOW - timedelta(days=30)
+    for i, (title, text) in enumerate(docs[:split]):
+        add(conn, f"d{i:02d}", title, text, days_old=30 - i * 0.1, updated_at=t0 + timedelta(minutes=i))
+    if split:
+        fts.rebuild_search_index(conn)
+    for i, (title, text) in enumerate(docs[split:], start=split):
+        add(conn, f"d{i:02d}", title, text, days_old=30 - i * 0.1, updated_at=t0 + timedelta(days=1, minutes=i))
+    for j, i in enumerate(changed):
+        conn.execute("update articles set title = ?, text = ?, updated_at = ? where article_id = ?",
+                     [*new_text, t0 + timedelta(days=2, minutes=j), f"d{i:02d}"])
+    fts.ensure_search_macro(conn)
+    before = _answers(conn, queries)
+    macro = {q: conn.execute("select article_id, score from search_articles(?)", [q]).fetchall() for q in queries}
+    fts.rebuild_search_index(conn)
+    assert fts.index_state(conn).tail == 0
+    after = _answers(conn, queries)
+    conn.execute("drop schema fts_main_articles cascade")
+    conn.execute("delete from search_index")
+    fts.ensure_search_macro(conn)
+    no_index = _answers(conn, queries)
+    assert before == after == no_index
+    assert macro == before
+    assert not words or before[words[-1]]  # not vacuous: a word of the last article finds something
 
 
 # --- rebuild policy ---------------------------------------------------------------------------

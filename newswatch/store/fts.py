@@ -44,46 +44,116 @@ _CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0x
 _CJK_RE = re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _CJK_RANGES) + "]")
 _CJK_SQL = "[" + "".join(f"\\x{{{a:04x}}}-\\x{{{b:04x}}}" for a, b in _CJK_RANGES) + "]"
 
-# The cut between index and tail: max(updated_at) of the articles the last build covered.
-_LAST_BUILD = "select last_updated_at, built_at from search_index order by built_at desc limit 1"
-# BM25 over the indexed articles, minus those changed since the build (the tail has their new text).
-_RANKED = """
-select a.article_id, hits.score, a.sort_at, a.source, a.lang, a.title, a.url
-from (
-    select article_id, updated_at,
-           fts_main_articles.match_bm25(article_id, {q}, conjunctive := 1) as score
-    from articles
-) as hits
-join articles_latest as a using (article_id)
-where hits.score is not null and hits.updated_at <= {cutoff}
+# One tokeniser for the index, the tail and the query: the expression the fts extension generates
+# as `fts_main_articles.tokenize` (tests/test_search_tail.py checks that they agree token for token).
+def _tokens_sql(expr: str) -> str:
+    return (f"string_split_regex(regexp_replace(lower(strip_accents(cast({expr} as varchar))), '{_IGNORE}', ' ', 'g'),"
+            " '\\s+')")
+
+
+_K1, _B = 1.2, 0.75  # the fts extension's BM25 defaults (match_bm25's k and b)
+# BM25 over every article, whatever the index state. The index (if any) is a cache of the token
+# counts of the articles it covers and that have not changed since (`indexed`); every other article
+# (the tail: added or changed since the build, or all of them when there is no index) is tokenised
+# here, at query time, by the same expression and stemmer. The statistics BM25 needs (number of
+# articles, average length, document frequency of each query term) are computed over both parts
+# together, so a score does not depend on where the cut lies: the same integers go into the same
+# formula, and the sum over query terms runs in term order. Hence the same hits, scores and order
+# before and after a rebuild (tests/test_search_tail.py, a property test). The price: each search
+# tokenises the tail (docs/operations.md has the numbers); ingest keeps it short (should_rebuild).
+# Terms are conjunctive (an article must contain every query stem), like `conjunctive := 1`; empty
+# tokens (a query starting with punctuation) are dropped, which match_bm25 does not do.
+_INDEXED = """
+indexed as (
+    select d.docid, d.name as article_id, d.len
+    from fts_main_articles.docs as d join articles as a on a.article_id = d.name
+    where a.updated_at <= (select last_updated_at from search_index order by built_at desc limit 1)
+),
+indexed_hits as (
+    select i.article_id, dict.term, count(*) as tf
+    from fts_main_articles.dict as dict
+    join fts_main_articles.terms as t on t.termid = dict.termid
+    join indexed as i on i.docid = t.docid
+    where dict.term in (select term from q_terms)
+    group by i.article_id, dict.term
+),"""
+_NOT_INDEXED = """
+indexed as (select null::bigint as docid, null::varchar as article_id, null::bigint as len where false),
+indexed_hits as (select null::varchar as article_id, null::varchar as term, null::bigint as tf where false),"""
+_BM25 = f"""
+with
+q_terms as (
+    select distinct stem(t, 'porter') as term
+    from (select unnest({_tokens_sql('{q}')}) as t)
+    where t <> '' and not regexp_matches({{q}}, '{_CJK_SQL}')
+),
+{{indexed}}
+q_list as (select coalesce(list(term), []) as terms from q_terms),
+tail as materialized (
+    select a.article_id,
+           list_filter({_tokens_sql('a.title')}, lambda w: w <> '') as title_words,
+           list_filter({_tokens_sql('a.text')}, lambda w: w <> '') as text_words
+    from articles as a
+    where not exists (select 1 from indexed as i where i.article_id = a.article_id)
+),
+tail_len as (select article_id, len(coalesce(title_words, [])) + len(coalesce(text_words, [])) as len from tail),
+tail_hits as (
+    select article_id, term, count(*) as tf from (
+        select tail.article_id, unnest(list_filter(
+                   list_transform(list_concat(tail.title_words, tail.text_words), lambda w: stem(w, 'porter')),
+                   lambda t: list_contains(q_list.terms, t))) as term
+        from tail cross join q_list
+        where len(q_list.terms) > 0
+    ) group by article_id, term
+),
+stats as (
+    select n, total_len::double / n as avgdl from (
+        select (select count(*) from indexed) + (select count(*) from tail_len) as n,
+               coalesce((select sum(len) from indexed), 0) + coalesce((select sum(len) from tail_len), 0) as total_len
+    ) where n > 0
+),
+hits as (select * from indexed_hits union all select * from tail_hits),
+df as (select term, count(*) as df from hits group by term),
+matched as (
+    select article_id from hits group by article_id
+    having count(distinct term) = (select count(*) from q_terms)
+),
+lens as (select article_id, len from indexed union all select article_id, len from tail_len),
+scored as (
+    select h.article_id,
+           list_sum(list(log(((s.n - df.df) + 0.5) / (df.df + 0.5) + 1)
+                         * ((h.tf * ({_K1} + 1)) / (h.tf + {_K1} * ((1 - {_B}) + {_B} * (l.len / s.avgdl))))
+                         order by h.term)) as score
+    from hits as h
+    join matched using (article_id)
+    join df using (term)
+    join lens as l using (article_id)
+    cross join stats as s
+    group by h.article_id
+)
+select a.article_id, scored.score, a.sort_at, a.source, a.lang, a.title, a.url
+from scored join articles_latest as a using (article_id)
+"""
+_ORDER = " order by score desc, sort_at desc, article_id"
+# CJK queries: every word as a substring of title or text, over every article, newest first.
+_ESCAPED_WORD = r"'%' || replace(replace(replace(w, '\', '\\'), '%', '\%'), '_', '\_') || '%'"
+_CJK_MATCH = f"""
+select a.article_id, null::double as score, a.sort_at, a.source, a.lang, a.title, a.url
+from articles_latest as a
+where regexp_matches(q, '{_CJK_SQL}')
+  and list_bool_and(list_transform(string_split_regex(trim(q), '\\s+'), lambda w:
+        ilike_escape(coalesce(a.title, ''), {_ESCAPED_WORD}, '\\')
+        or ilike_escape(a.text, {_ESCAPED_WORD}, '\\')))
 """
 # The analysts' macro: `select * from search_articles('lng tanker')`, the same answer as `newswatch
-# search`: tail hits first (substring, newest first, score null), then BM25 hits. The words are
-# split and LIKE-escaped in SQL here (a lambda per row, ~2x slower than search_articles' constant
-# patterns). The tail test is one plain comparison on purpose: an `or` there made DuckDB run the
-# lambda over every article (50x slower at 20k). The BM25 part is added when an index exists:
-# DuckDB binds the fts schema's function when the macro is created, so `rebuild_search_index`
-# re-creates it.
-_ESCAPED_WORD = r"'%' || replace(replace(replace(w, '\', '\\'), '%', '\%'), '_', '\_') || '%'"
-_CUTOFF_SQL = "(select last_updated_at from search_index order by built_at desc limit 1)"
-_MACRO = f"""
+# search` (without its limit). DuckDB binds the fts schema's tables when the macro is created, so
+# `rebuild_search_index` re-creates it; before the first build it is the variant without an index.
+_MACRO = """
 create or replace macro search_articles(q) as table
-select article_id, score, sort_at, source, lang, title, url from (
-    select a.article_id, null::double as score, a.sort_at, a.source, a.lang, a.title, a.url, 0 as part
-    from articles_latest as a
-    where a.article_id in (
-        select article_id from articles
-        where trim(q) <> ''
-          and updated_at > (case when regexp_matches(q, '{_CJK_SQL}') then '-infinity'::timestamptz
-                                 else coalesce({_CUTOFF_SQL}, '-infinity'::timestamptz) end)
-          and list_bool_and(list_transform(string_split_regex(trim(q), '\\s+'), lambda w:
-                  ilike_escape(coalesce(title, ''), {_ESCAPED_WORD}, '\\')
-                  or ilike_escape(text, {_ESCAPED_WORD}, '\\'))))
-    {{ranked}}
-) as hits
-order by part, score desc, sort_at desc
+select * from ({ranked}) union all select * from ({cjk})
+order by score desc nulls last, sort_at desc, article_id
 """
-_MACRO_RANKED = "union all select *, 1 as part from ({ranked}) where not regexp_matches(q, '{cjk}')"
+_LAST_BUILD = "select last_updated_at, built_at from search_index order by built_at desc limit 1"
 
 
 class SearchUnavailable(RuntimeError):
@@ -213,8 +283,7 @@ def _write_macro(conn: duckdb.DuckDBPyConnection, indexed: bool, force: bool = F
     conn.execute("create table if not exists search_macro (checksum varchar not null)")
     if not force and conn.execute("select 1 from search_macro where checksum = ?", [checksum]).fetchone():
         return False
-    if indexed:
-        load_fts(conn)
+    load_fts(conn)  # the macro calls stem(), with or without an index
     with transaction(conn):
         conn.execute(sql)
         conn.execute("delete from search_macro")
@@ -223,8 +292,11 @@ def _write_macro(conn: duckdb.DuckDBPyConnection, indexed: bool, force: bool = F
 
 
 def _macro_sql(indexed: bool) -> str:
-    ranked = _MACRO_RANKED.format(ranked=_RANKED.format(q="q", cutoff=_CUTOFF_SQL), cjk=_CJK_SQL)
-    return _MACRO.replace("{ranked}", ranked if indexed else "")
+    return _MACRO.format(ranked=_ranked_sql("q", indexed), cjk=_CJK_MATCH)
+
+
+def _ranked_sql(q: str, indexed: bool) -> str:
+    return _BM25.replace("{indexed}", _INDEXED if indexed else _NOT_INDEXED).replace("{q}", q)
 
 
 def is_cjk(text: str) -> bool:
@@ -232,34 +304,33 @@ def is_cjk(text: str) -> bool:
 
 
 def search_articles(conn: duckdb.DuckDBPyConnection, terms: str, limit: int = 20) -> list[SearchHit]:
-    """Articles matching every term: first the tail (added or changed since the index was built,
-    matched by substring, newest first, score None), then BM25 hits from the index, best first;
-    at most `limit` in all. A CJK query matches substrings over every article, newest first."""
+    """Articles containing every term (case and accents folded, words stemmed), ranked by BM25
+    over all articles, best first; at most `limit`. The answer does not depend on when the index
+    was last built (see _BM25). A CJK query matches substrings over every article, newest first,
+    score None (the index has no words for those scripts)."""
     words = terms.split()
     if not words or limit <= 0:
         return []
-    build = None if is_cjk(terms) else _last_build(conn)
-    cutoff = build[0] if build else None  # None: no index, or one over no articles: all is tail
-    hits = _search_substring(conn, words, limit, after=cutoff)
-    if cutoff is None or len(hits) >= limit:
-        return hits
-    load_fts(conn)
-    rows = conn.execute(_RANKED.format(q="$q", cutoff="$cutoff") + " order by hits.score desc, a.sort_at desc"
-                        " limit $limit", {"q": terms, "cutoff": cutoff, "limit": limit - len(hits)}).fetchall()
-    return hits + [SearchHit(*r) for r in rows]
+    if is_cjk(terms):
+        return _search_substring(conn, words, limit)
+    load_fts(conn)  # stem()
+    sql = _ranked_sql("$q", indexed=_last_build(conn) is not None and _has_index(conn))
+    rows = conn.execute(sql + _ORDER + " limit $limit", {"q": terms, "limit": limit}).fetchall()
+    return [SearchHit(*r) for r in rows]
 
 
-def _search_substring(conn: duckdb.DuckDBPyConnection, words: list[str], limit: int,
-                      after: datetime | None = None) -> list[SearchHit]:
-    """Every word in title or text (ilike), newest first; only articles updated after `after` if given."""
+def _has_index(conn: duckdb.DuckDBPyConnection) -> bool:
+    return conn.execute("select count(*) from duckdb_tables() where schema_name = 'fts_main_articles'"
+                        " and table_name = 'docs'").fetchone()[0] > 0
+
+
+def _search_substring(conn: duckdb.DuckDBPyConnection, words: list[str], limit: int) -> list[SearchHit]:
+    """Every word in title or text (ilike), newest first."""
     where = " and ".join(["(title ilike ? escape '\\' or text ilike ? escape '\\')"] * len(words))
     params = [p for w in words for p in (f"%{_escape_like(w)}%",) * 2]
-    if after is not None:  # match inside one scan of `articles` that also filters the tail: ~35x faster
-        where = f"article_id in (select article_id from articles where updated_at > ? and {where})"
-        params.insert(0, after)
     rows = conn.execute(
         "select article_id, null::double, sort_at, source, lang, title, url from articles_latest"
-        f" where {where} order by sort_at desc limit ?",
+        f" where {where} order by sort_at desc, article_id limit ?",
         [*params, limit],
     ).fetchall()
     return [SearchHit(*r) for r in rows]

@@ -4,6 +4,8 @@ reorders what is shown. Used by the CLI (cli/show.py) and the run report (report
 
 from __future__ import annotations
 
+from newswatch.redaction import redact
+
 # C0 controls, DEL and C1 controls: a terminal acts on them (ESC starts colour/OSC 8 sequences,
 # CR overwrites the line, BEL rings); bidi overrides and isolates reorder what is shown
 _INVISIBLE = [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
@@ -14,6 +16,7 @@ _VISIBLE_CSV = {c: v for c, v in _VISIBLE.items() if c not in (0x09, 0x0A)}
 
 
 def visible(value: object, *, csv: bool = False) -> str:
-    """`value` as text with every control character written as a visible escape."""
+    """`value` as text with every control character written as a visible escape, and every
+    configured secret masked (newswatch.redaction)."""
     text = "" if value is None else str(value)
-    return text.translate(_VISIBLE_CSV if csv else _VISIBLE)
+    return redact(text).translate(_VISIBLE_CSV if csv else _VISIBLE)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from newswatch.redaction import install_log_redaction, redact, register_secret
 from newswatch.store.db import StoreUnavailable
 
 from newswatch.config.settings import LakeTarget
@@ -71,6 +72,23 @@ def load_extensions(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("set autoinstall_known_extensions = false")  # a missing file is an error, not a download
     for package, name in EXTENSIONS:
         conn.execute(f"load '{extension_path(package, name)}'")
+
+
+def describe(target: LakeTarget) -> str:
+    """The lake for messages and logs: the catalog DSN with its password masked in every form."""
+    return redact(f"ducklake:postgres:{target.catalog} (data {target.data_path})")
+
+
+def _redacted(exc: duckdb.Error) -> duckdb.Error:
+    """`exc` again, or the same type with a redacted message when DuckDB repeated the DSN in it."""
+    msg = str(exc)
+    clean = redact(msg)
+    if clean == msg:
+        return exc
+    try:
+        return type(exc)(clean)
+    except TypeError:
+        return duckdb.Error(clean)
 
 
 def attach_sql(target: LakeTarget, read_only: bool = False) -> str:
@@ -169,7 +187,13 @@ class LakeConnection:
         if is_write:
             self._log.append((method, sql, params))  # type: ignore[union-attr]
         fn = getattr(self.raw, method)
-        return fn(sql) if params is None else fn(sql, params)
+        try:
+            return fn(sql) if params is None else fn(sql, params)
+        except duckdb.Error as exc:  # a lost catalog connection's error names the DSN, password and all
+            clean = _redacted(exc)
+            if clean is exc:
+                raise
+            raise clean from None
 
     @contextmanager
     def transaction(self, replay: bool = True) -> Iterator[LakeConnection]:
@@ -216,14 +240,19 @@ class LakeConnection:
             except duckdb.Error as exc:
                 self._rollback()
                 if not (_is_conflict(exc) and self._replayable):
-                    raise
-        raise LakeConflictError(f"{self.target}: a write still conflicted after {REPLAY_ATTEMPTS} replays")
+                    clean = _redacted(exc)
+                    if clean is exc:
+                        raise
+                    raise clean from None
+        raise LakeConflictError(f"{describe(self.target)}: a write still conflicted after {REPLAY_ATTEMPTS} replays")
 
 
 def open_lake(target: LakeTarget, read_only: bool = False) -> LakeConnection:
     """An in-memory DuckDB with the lake attached and in use; creates the lake on first use."""
     if not target.catalog or not target.data_path:
         raise LakeUnavailable("storage: ducklake needs lake_catalog and lake_data_path (fix: set both)")
+    register_secret(target.catalog)  # the DSN may come from settings.yaml, not only NEWSWATCH_LAKE_CATALOG
+    install_log_redaction()
     raw = duckdb.connect()
     try:
         load_extensions(raw)
@@ -233,7 +262,8 @@ def open_lake(target: LakeTarget, read_only: bool = False) -> LakeConnection:
         raw.execute(f"use {ALIAS}")
     except duckdb.Error as exc:
         raw.close()
-        raise LakeUnavailable(f"{target}: cannot open the lake: {str(exc).splitlines()[0]}") from None
+        # DuckDB's message repeats the DSN (twice): redacted like everything else that names it
+        raise LakeUnavailable(redact(f"{describe(target)}: cannot open the lake: {str(exc).splitlines()[0]}")) from None
     raw.execute("set timezone = 'UTC'")
     return LakeConnection(raw, target, read_only)
 

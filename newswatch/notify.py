@@ -125,6 +125,30 @@ def _label(url: str) -> str:
     return base
 
 
+CHAT_LIMIT_MARGIN = 200  # apprise adds its own framing; stay this far below a service's limit
+
+
+def chat_limit(url: str, default: int) -> int:
+    """The chat form's size for this target: its apprise service's message limit (Discord 2,000,
+    Mattermost 4,000, ...) less a margin, never more than `default`."""
+    if channel_for(url) != "chat":
+        return default
+    loggers = [logging.getLogger(name) for name in CAPTURED_LOGGERS]
+    with _apprise_lock:  # apprise may log the URL while parsing it: nothing of it may leave here
+        saved = [lg.disabled for lg in loggers]
+        for lg in loggers:
+            lg.disabled = True
+        try:
+            plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+        except Exception:  # noqa: BLE001  (an unparsable URL fails when it is sent, with its reason)
+            plugin = None
+        finally:
+            for lg, was in zip(loggers, saved, strict=True):
+                lg.disabled = was
+    maxlen = getattr(plugin, "body_maxlen", 0) or 0
+    return max(500, min(default, maxlen - CHAT_LIMIT_MARGIN)) if maxlen > 0 else default
+
+
 def scheme_of(url: str) -> str:
     m = _SCHEME_RE.match(url.strip())
     return m.group(1).lower() if m else ""

@@ -224,3 +224,11 @@ def test_chat_keeps_the_email_order_and_links_to_the_rest_within_its_limit():
 def test_counts_say_what_they_count(form):
     out = form(rich_digest())
     assert "3 new, 1 listed" in out and "1 duplicate report folded" in out and "1 update" in out
+
+
+def test_each_chat_target_gets_the_chat_form_within_its_own_service_limit():
+    from newswatch.notify import chat_limit
+
+    assert chat_limit("discord://1234/abcd", 3800) == 1800  # Discord takes 2,000 characters
+    assert chat_limit("mmost://chat.example.com/token", 3800) == 3800  # Mattermost 4,000: our default fits
+    assert chat_limit("mailto://mail.example.com?to=a@example.com", 3800) == 3800  # not a chat target

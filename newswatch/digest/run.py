@@ -22,7 +22,7 @@ from newswatch.digest.cadence import describe, is_due
 from newswatch.digest import stories
 from newswatch.digest.fold import best_topic_per_article, select_items
 from newswatch.digest.model import Digest, DigestItem, RenderedDigest, StoryUpdate, SubscriberResult
-from newswatch.digest.render import render_all, subject_for
+from newswatch.digest.render import CHAT_MAX_CHARS, render_all, subject_for
 from newswatch.store import digests as store
 
 log = logging.getLogger("newswatch.digest")
@@ -87,7 +87,11 @@ def _with_stories(conn, rows: list[DigestItem], now: datetime, save: bool) -> li
         if save:
             titles = {a: next((r.title for r in todo if r.article_id == a), None) for a in {s for s, _, _ in assigned.values()}}
             titles = {s: t or next((m.title for sid, m in members if sid == s), None) for s, t in titles.items()}
-            store.save_stories(conn, assigned, titles, now)
+            try:
+                store.save_stories(conn, assigned, titles, now)
+            except (duckdb.TransactionException, duckdb.ConstraintException) as exc:
+                # an overlapping run stored stories for some of these first: theirs stand (read below)
+                log.info("stories: concurrent assignment (%s); using the stored ones", type(exc).__name__)
             assigned = {**assigned, **{a: (s, "", lang) for a, (s, lang) in store.story_of(conn, list(assigned)).items()}}
         known |= {a: (s, lang) for a, (s, _, lang) in assigned.items()}
     return [replace(r, story_id=known[r.article_id][0], lang=known[r.article_id][1] or r.lang) for r in rows]
@@ -193,7 +197,8 @@ def _deliver(conn, sub: Subscriber, digest: Digest, record: store.DigestRecord, 
             outcomes.append((target, "skipped", None))
             continue
         try:
-            result = send([target.url], mine.subject, render_all(mine, more_url=sub.more_url))
+            limit = notify.chat_limit(target.url, CHAT_MAX_CHARS)
+            result = send([target.url], mine.subject, render_all(mine, limit, more_url=sub.more_url))
         except BaseException as exc:  # anything but an answer from apprise: record it, free the claims
             error = notify.redact_text(f"{type(exc).__name__}: {exc}", [target.url])
             store.record_delivery(conn, record.digest_id, sub.name, target.key, target.label, "failed", mine_ids,

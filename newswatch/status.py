@@ -82,7 +82,7 @@ def refresh_after_ingest(conn: duckdb.DuckDBPyConnection, config: AppConfig) -> 
     """What a run does after writing: save the subscribers for the SQL views and rebuild the
     full-text index when `fts.should_rebuild` says so (the tail of articles added or changed since
     the last build is longer than `search_tail_max`, or an index exists and is older than
-    `search_reindex_minutes`); searches match the tail by substring meanwhile. Call it on the run's
+    `search_reindex_minutes`); searches tokenise the tail meanwhile. Call it on the run's
     writable connection, inside its writer lock. Returns True when the index was rebuilt."""
     store.save_subscribers(conn, subscriber_rows(config.alerts))
     settings = config.settings
@@ -90,7 +90,7 @@ def refresh_after_ingest(conn: duckdb.DuckDBPyConnection, config: AppConfig) -> 
                           dialect=getattr(conn, "dialect", None)):  # never in lake mode: fts cannot index it
         fts.rebuild_search_index(conn)
         return True
-    fts.ensure_search_macro(conn)  # the SQL macro exists before the first build too (substring only)
+    fts.ensure_search_macro(conn)  # the SQL macro exists before the first build too (tail only)
     return False
 
 
@@ -102,11 +102,12 @@ def collect_status(conn: duckdb.DuckDBPyConnection, config: AppConfig | None, n_
     if index.tail and getattr(conn, "dialect", None) != "ducklake":  # fts cannot index a lake table
         rebuild = "by an ingest once past search_tail_max or search_reindex_minutes, or `newswatch search --reindex`"
         if index.built_at is None:
-            notes.append(f"no search index yet: all {index.tail} articles are searched by substring until the "
-                         f"first build ({rebuild})")
+            notes.append(f"no search index yet: each search tokenises all {index.tail} articles (same ranking, "
+                         f"more work) until the first build ({rebuild})")
         else:
             notes.append(f"search index covers {index.indexed} articles; {index.tail} added or changed since its "
-                         f"build are searched by substring until the next rebuild ({rebuild})")
+                         f"build are tokenised by each search (same ranking, more work) until the next rebuild "
+                         f"({rebuild})")
     return StatusReport(store.latest_runs(conn, n_runs), store.source_health(conn), store.subscriber_backlog(conn),
                         index, notes)
 

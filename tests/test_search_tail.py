@@ -271,7 +271,7 @@ def test_ingest_follows_the_policy_on_a_real_store(tmp_path):
     conn = connect(tmp_path / "news.duckdb")
     add(conn, "a1", "One tanker", "tanker", 3)
     add(conn, "a2", "Two tankers", "tanker", 2)
-    assert refresh_after_ingest(conn, config) is False  # tail 2 <= 2, no index: substring only
+    assert refresh_after_ingest(conn, config) is False  # tail 2 <= 2, no index: each search tokenises it
     assert fts.index_state(conn).built_at is None
     add(conn, "a3", "Three tankers", "tanker", 1)
     assert refresh_after_ingest(conn, config) is True  # tail 3 > 2
@@ -288,8 +288,8 @@ def test_status_says_how_many_are_indexed_and_how_many_in_the_tail(indexed):
     add(indexed, "new1", "Tanker seized", "A tanker was seized.", 0.5)
     report = collect_status(indexed, None)
     assert report.index.indexed == 3 and report.index.tail == 1
-    assert any("covers 3 articles; 1 added or changed" in n and "substring until the next rebuild" in n
-               for n in report.notes), report.notes
+    assert any("covers 3 articles; 1 added or changed" in n and "tokenised by each search" in n
+               and "substring" not in n for n in report.notes), report.notes
 
 
 def test_status_without_an_index_says_everything_is_searched_by_substring(tmp_path):
@@ -298,4 +298,4 @@ def test_status_without_an_index_says_everything_is_searched_by_substring(tmp_pa
     report = collect_status(conn, None)
     conn.close()
     assert report.index.built_at is None and report.index.tail == 1
-    assert any("no search index yet: all 1 articles are searched by substring" in n for n in report.notes)
+    assert any("no search index yet: each search tokenises all 1 articles" in n for n in report.notes)

@@ -139,15 +139,15 @@ def _rebuild_index(path: Path, err) -> str | None:
             finally:
                 conn.close()
     except DatabaseBusyError:
-        return ("a run is writing: the index was not rebuilt (results are still complete: articles added "
-                "since the last build are matched by substring)")
+        return ("a run is writing: the index was not rebuilt (results are the same: articles added since "
+                "the last build are ranked by the same BM25, only the search takes longer)")
     return None
 
 
 @app.command()
 def search(
     terms: Annotated[str, typer.Argument(
-        help="Words every hit must contain (any case; accents ignored in indexed articles).")],
+        help="Words every hit must contain (any case, accents ignored, English stemming).")],
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many hits.")] = 20,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     reindex: Annotated[bool, typer.Option(
@@ -157,9 +157,10 @@ def search(
 ) -> None:
     """Full-text search over stored articles (BM25 over title and text), best first.
 
-    Articles added or changed since the last index build are matched by substring
-    and listed first, newest first, with score "new" (ingest rebuilds the index
-    when they pile up: search_tail_max, search_reindex_minutes; --reindex: now).
+    The answer does not depend on when the index was last built: articles added or
+    changed since are tokenised the same way and ranked by the same BM25, which
+    costs time per search (ingest rebuilds the index when they pile up:
+    search_tail_max, search_reindex_minutes; --reindex: now).
     Japanese, Chinese and Korean queries match substrings (no word boundaries), newest first.
     Analysts get the same from SQL: select * from search_articles('terms').
 
@@ -185,10 +186,9 @@ def search(
     if fmt == "json":
         typer.echo(json.dumps([asdict(h) for h in hits], default=str, ensure_ascii=False))
         return
-    unranked = "" if fts.is_cjk(terms) else "new"  # no score: a tail article (CJK: every hit is a substring one)
     table = Table("score", "date", "source", "lang", "title", "url", title=cell(f"{len(hits)} hits for {terms!r}"))
     for h in hits:
-        score = unranked if h.score is None else f"{h.score:.2f}"
+        score = "" if h.score is None else f"{h.score:.2f}"  # no score: a CJK query's substring hit
         table.add_row(score, f"{h.sort_at:%Y-%m-%d}" if h.sort_at else "", cell(h.source), cell(h.lang),
                       cell(h.title), cell(h.url))
     console().print(table)

@@ -5,14 +5,16 @@ connection that searches never downloads anything (`autoinstall_known_extensions
 off first, so a missing file is a clear error instead of a network call).
 
 The fts index does not follow inserts, and a rebuild is whole (it grows with the store), so
-search is "index + tail": BM25 over the articles the last build covered, plus a substring match
-over the tail, the articles added or changed since (`articles.updated_at > search_index.
-last_updated_at`; every article when there is no index). Results are therefore complete and fresh
-without a rebuild; `should_rebuild` decides when an ingest rebuilds (the tail grew past
-`search_tail_max`, or an index exists and its build is older than `search_reindex_minutes`), and
-`newswatch search --reindex` rebuilds on demand. Scripts without spaces (Japanese, Chinese,
-Korean) are not tokenised by the extension: their characters are treated as separators when
-indexing, and a query containing them is answered by a substring (`ilike`) match over everything.
+search is "index + tail" with one scorer: the index supplies the token counts of the articles
+it covers that have not changed since; the tail (every other article: added or changed since the
+build, all of them when there is no index) is tokenised at query time by the same expression and
+stemmer; BM25 runs over both with the statistics of all articles (see _BM25). The answer (hits,
+scores, order) is therefore the same whatever the index state; the index only makes it cheaper.
+`should_rebuild` decides when an ingest rebuilds (the tail grew past `search_tail_max`, or an
+index exists and its build is older than `search_reindex_minutes`), and `newswatch search
+--reindex` rebuilds on demand. Scripts without spaces (Japanese, Chinese, Korean) are not
+tokenised: their characters are separators, and a query containing them is answered by a
+substring (`ilike`) match over every article, newest first, without a score.
 """
 
 from __future__ import annotations
@@ -166,13 +168,13 @@ class IndexState:
     indexed: int  # rows the index covers (0 when never built)
     built_at: datetime | None
     is_stale: bool
-    tail: int  # articles added or changed since the build (all when never built): matched by substring
+    tail: int  # articles added or changed since the build (all when never built): tokenised per search
 
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
     article_id: str
-    score: float | None  # BM25; None for a substring match (a tail article, or any hit of a CJK query)
+    score: float | None  # BM25 over all articles; None for a substring match (any hit of a CJK query)
     sort_at: datetime | None
     source: str
     lang: str | None
@@ -250,10 +252,10 @@ def should_rebuild(state: IndexState, tail_max: int, reindex_minutes: float, now
                    dialect: str | None = None) -> bool:
     """Whether an ingest should rebuild the index (a whole rebuild, over every article).
 
-    Yes when the tail (matched by substring on every search) is longer than `tail_max`, or when an
+    Yes when the tail (tokenised again by every search) is longer than `tail_max`, or when an
     index exists, the tail is not empty and the build is at least `reindex_minutes` old. A store
-    without an index and a short tail is searched by substring alone. Never in DuckLake mode: fts
-    cannot index a lake table (docs/scaling.md).
+    without an index and a short tail is tokenised whole by each search (same answers). Never in
+    DuckLake mode: fts cannot index a lake table (docs/scaling.md).
     """
     if dialect == "ducklake":
         return False
@@ -267,7 +269,7 @@ def should_rebuild(state: IndexState, tail_max: int, reindex_minutes: float, now
 
 def ensure_search_macro(conn: duckdb.DuckDBPyConnection) -> bool:
     """Create the analysts' `search_articles` macro when it is missing or not the one this code
-    writes (index + tail, or the substring-only one before the first build); True when it
+    writes (index + tail, or the tail-only one before the first build); True when it
     (re)created it. The macro's checksum is recorded in `search_macro`: reading DuckDB's function
     catalog instead costs ~13 ms, on every ingest."""
     if getattr(conn, "dialect", None) == "ducklake":

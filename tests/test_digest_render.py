@@ -160,7 +160,7 @@ def test_every_text_in_the_html_digest_meets_wcag_aa_contrast():
 def test_format_class_characters_are_removed_from_titles_and_evidence_in_every_form():
     title = f"Ja{INVISIBLE}pan and Bel\u00adgium sign\u2060 pact"
     item = DigestItem("a1", "https://news.example/a1", "belga", title, "japan-benelux", 0.9, published_at=NOW,
-                      lang="en", terms=("Japan",), evidence=(f"The\ufeff treaty\u061c was signed\u180e in Tokyo.",))
+                      lang="en", terms=("Japan",), evidence=("The\ufeff treaty\u061c was signed\u180e in Tokyo.",))
     digest = Digest("desk", "newswatch digest", NOW, sections=(DigestSection("japan-benelux", (item,)),))
     for form in (render_html(digest), render_text(digest), render_chat(digest)):
         found = {f"U+{ord(c):04X}" for c in form if unicodedata.category(c) == "Cf"}

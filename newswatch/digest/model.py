@@ -122,7 +122,7 @@ class SubscriberResult:
     """What one subscriber's digest run did; `target` is redacted."""
 
     subscriber: str
-    status: str  # sent | failed | empty | skipped_empty | not_due | no_target | preview
+    status: str  # sent | failed (also when only some targets failed: see `targets`) | empty | skipped_empty | not_due | no_target | preview
     target: str = ""
     digest_id: str | None = None
     n_items: int = 0

@@ -344,8 +344,11 @@ def _utcnow() -> datetime:
 
 def summarize(results: Sequence[SubscriberResult]) -> str:
     """A markdown table of what happened (redacted targets only) for logs and Prefect artifacts."""
-    lines = ["| subscriber | status | items | folded | more | target | error |", "|---|---|---|---|---|---|---|"]
+    lines = ["| subscriber | status | items | folded | more | target | error | updates | per target |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        cells = [r.subscriber, r.status, str(r.n_items), str(r.n_folded), str(r.n_more), r.target, r.error or ""]
+        per_target = ", ".join(f"{label}: {status}" for label, status in r.targets)
+        cells = [r.subscriber, r.status, str(r.n_items), str(r.n_folded), str(r.n_more), r.target, r.error or "",
+                 str(r.n_updates), per_target]
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from newswatch.classify import classify_article, compile_topics, topic_version
+from newswatch.classify.scoring import CLASSIFIER_VERSION
 from newswatch.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,4 +104,4 @@ def test_version_is_stable_for_the_same_config(tmp_path):
     a = compile_topics(load_config(cfg).topics)
     b = compile_topics(load_config(cfg).topics)
     assert topic_version(a, "jb") == topic_version(b, "jb")
-    assert topic_version(a, "jb").startswith("terms-")
+    assert topic_version(a, "jb").startswith(f"{CLASSIFIER_VERSION}+")  # code version + config hash

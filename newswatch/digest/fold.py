@@ -54,6 +54,7 @@ OWN_LINE_MIN_WORDS = 8  # shorter lines are navigation, buttons, bylines, captio
 OWN_LINE_MIN_CJK = 25  # CJK lines have no spaces: count characters instead
 FURNITURE_MIN_ARTICLES = 3  # a line in this many differently titled articles of one source
 LANG_MIN_CHARS = 200  # shorter own text: keep the stored language
+LANG_SAMPLE_CHARS = 600  # of the title and own text (py3langid's cost grows with length; a spam line is short)
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 _SITE_SUFFIX_RE = re.compile(r"\s+[|\-–—:]\s+[^|\-–—:]{2,40}$")  # "Title - Site Name"
@@ -157,7 +158,7 @@ def lead_tokens(title: str | None, text: str) -> frozenset[str]:
 
 def detect_language(title: str | None, text: str, fallback: str | None) -> str | None:
     """The language of the title and own text (py3langid); the stored one when text is short."""
-    sample = f"{title or ''}\n{text}"[:1500]
+    sample = f"{title or ''}\n{text}"[:LANG_SAMPLE_CHARS]
     if len(text) < LANG_MIN_CHARS:
         return fallback
     try:
@@ -181,7 +182,7 @@ def _hours_apart(a: DigestItem, b: DigestItem) -> float | None:
 class Fingerprint:
     __slots__ = ("anchors", "item", "lang", "lead", "names", "shingles", "title", "title_tokens")
 
-    def __init__(self, item: DigestItem, furniture: frozenset[int] = frozenset()) -> None:
+    def __init__(self, item: DigestItem, furniture: frozenset[int] = frozenset(), detect: bool = True) -> None:
         self.item = item
         text = own_text(item, furniture)
         self.title = normalize_title(item.title)
@@ -190,13 +191,14 @@ class Fingerprint:
         self.anchors = anchors(item.title, text)
         self.names = title_names(item.title)
         self.lead = lead_tokens(item.title, text)
-        self.lang = detect_language(item.title, text, item.lang)
+        # a stored story member's language was detected when it joined: not again
+        self.lang = detect_language(item.title, text, item.lang) if detect else item.lang
 
 
 def fingerprints(items: Sequence[DigestItem], background: Iterable[DigestItem] = ()) -> list[Fingerprint]:
     """Fingerprints of `items`, furniture estimated over them and `background` (same sources)."""
     furniture = furniture_lines([*items, *background])
-    return [Fingerprint(i, furniture.get(site_of(i), frozenset())) for i in items]
+    return [Fingerprint(i, furniture.get(site_of(i), frozenset()), detect=not i.story_id) for i in items]
 
 
 def _names_agree(a: Fingerprint, b: Fingerprint) -> bool:
@@ -267,6 +269,8 @@ def fold_duplicates(items: Sequence[DigestItem]) -> list[DigestItem]:
     Items with a stored `story_id` fold by it (the story was decided once, across runs); the
     others are compared pairwise with `same_story`.
     """
+    if items and all(i.story_id for i in items):  # stories decided (and languages detected) when stored
+        return _fold_by_story(items)
     fps = fingerprints(items)
     kept: list[Fingerprint] = []
     folded: dict[str, list[DigestItem]] = {}
@@ -283,6 +287,18 @@ def fold_duplicates(items: Sequence[DigestItem]) -> list[DigestItem]:
         else:
             folded[home.item.article_id].append(item)
     return [replace(k.item, also=tuple(folded[k.item.article_id])) for k in kept]
+
+
+def _fold_by_story(items: Sequence[DigestItem]) -> list[DigestItem]:
+    kept: dict[str, DigestItem] = {}
+    folded: dict[str, list[DigestItem]] = {}
+    for item in items:
+        if item.story_id in kept:
+            folded[item.story_id].append(item)
+        else:
+            kept[item.story_id] = item
+            folded[item.story_id] = []
+    return [replace(k, also=tuple(folded[sid])) for sid, k in kept.items()]
 
 
 def group_by_topic(items: Sequence[DigestItem], topic_order: Sequence[str],

@@ -17,12 +17,25 @@ Assignment = tuple[str, str, str | None]  # (story_id, how, real language)
 
 
 def _keys(fp: Fingerprint) -> set:
-    """Index keys two reports of one story must share at least one of (candidate pruning)."""
+    """Index keys, typed: two reports of one story share a content hash, an exact title, 3+ text
+    shingles, 3+ names/figures or 2+ title words (candidate pruning for `same_story`)."""
     keys: set = {("h", fp.item.content_hash)} if fp.item.content_hash else set()
+    keys.add(("T", fp.title))
     keys |= {("s", s) for s in fp.shingles}
     keys |= {("a", a) for a in fp.anchors}
     keys |= {("t", t) for t in fp.title_tokens if len(t) >= 4}
     return keys
+
+
+_NEEDED = {"h": 1, "T": 1, "s": 3, "a": 3, "t": 2}
+
+
+def _candidates(keys: set, index: dict) -> list[int]:
+    counts: dict[tuple[int, str], int] = defaultdict(int)
+    for k in keys:
+        for pos in index.get(k, ()):
+            counts[(pos, k[0])] += 1
+    return sorted({pos for (pos, kind), n in counts.items() if n >= _NEEDED[kind]})
 
 
 def _date_key(item: DigestItem) -> tuple:
@@ -53,7 +66,7 @@ def assign(items: Sequence[DigestItem], members: Sequence[tuple[str, DigestItem]
         add(fp, story_id)
     out: dict[str, Assignment] = {}
     for fp in sorted(fps[len(stored):], key=lambda f: _date_key(f.item)):
-        candidates = sorted({p for k in _keys(fp) for p in index.get(k, ())})
+        candidates = _candidates(_keys(fp), index)
         found = None
         for pos in candidates:
             other, story_id = pool[pos]

@@ -275,11 +275,11 @@ def record_delivery(conn: duckdb.DuckDBPyConnection, digest_id: str, subscriber:
             [digest_id, subscriber, target_key, target, status, len(article_ids), at, error],
         )
         if status == "sent" and article_ids:
-            conn.executemany(
+            conn.execute(
                 "insert into target_items (subscriber, target_key, article_id, digest_id, sent_at)"
-                " select ?, ?, ?, ?, ? where not exists (select 1 from target_items"
-                " where subscriber = ? and target_key = ? and article_id = ?)",
-                [(subscriber, target_key, a, digest_id, at, subscriber, target_key, a) for a in dict.fromkeys(article_ids)],
+                " select ?, ?, t.a, ?, ? from (select unnest(?::varchar[]) as a) as t where not exists"
+                " (select 1 from target_items as x where x.subscriber = ? and x.target_key = ? and x.article_id = t.a)",
+                [subscriber, target_key, digest_id, at, list(dict.fromkeys(article_ids)), subscriber, target_key],
             )
 
 
@@ -345,18 +345,22 @@ def save_stories(conn: duckdb.DuckDBPyConnection, assigned: dict[str, tuple[str,
     """
     if not assigned:
         return
-    rows = [(a, s, lang, how, now, a) for a, (s, how, lang) in assigned.items()]
+    ids = list(assigned)
     story_ids = sorted({s for s, _, _ in assigned.values()})
     with transaction(conn):
-        conn.executemany(
+        # one statement each, the rows as list parameters (executemany costs ~1 ms a row here)
+        conn.execute(
             "insert into story_articles (article_id, story_id, lang, how, joined_at)"
-            " select ?, ?, ?, ?, ? where not exists (select 1 from story_articles where article_id = ?)",
-            rows,
+            " select t.a, t.s, t.l, t.h, ? from (select unnest(?::varchar[]) as a, unnest(?::varchar[]) as s,"
+            " unnest(?::varchar[]) as l, unnest(?::varchar[]) as h) as t"
+            " where not exists (select 1 from story_articles as x where x.article_id = t.a)",
+            [now, ids, [assigned[a][0] for a in ids], [assigned[a][2] for a in ids], [assigned[a][1] for a in ids]],
         )
-        conn.executemany(
+        conn.execute(
             "insert into stories (story_id, title, first_seen_at, last_seen_at, n_articles, sources, languages,"
-            " created_at) select ?, ?, ?, ?, 0, [], [], ? where not exists (select 1 from stories where story_id = ?)",
-            [(s, titles.get(s), now, now, now, s) for s in story_ids],
+            " created_at) select t.s, t.title, ?, ?, 0, [], [], ? from (select unnest(?::varchar[]) as s,"
+            " unnest(?::varchar[]) as title) as t where not exists (select 1 from stories as x where x.story_id = t.s)",
+            [now, now, now, story_ids, [titles.get(s) for s in story_ids]],
         )
         conn.execute(
             """

@@ -98,7 +98,7 @@ def test_a_second_run_gives_up_on_the_lock_in_one_line_without_starting_prefect(
 def test_prefect_failing_to_start_is_one_clear_line(tmp_path):
     cfg = write_config(tmp_path / "cfg", "sources: []\n")
     # a zero start-up allowance is what a machine too busy for Prefect's server looks like
-    proc = run_cli("ingest", "--config-dir", str(cfg), "--db", str(tmp_path / "x.duckdb"),
+    proc = run_cli("ingest", "--prefect", "always", "--config-dir", str(cfg), "--db", str(tmp_path / "x.duckdb"),
                    env={"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "0",
                         "PREFECT_HOME": str(tmp_path / "prefect")})
     assert proc.returncode == 2, proc.stderr[-3000:]

@@ -40,7 +40,7 @@ _MONTHS = {
 }  # fmt: skip
 
 # Named zones seen in feeds, hours east of UTC. RFC 822 fixes UT/GMT/Z and the US names; the rest
-# follow the IANA database's abbreviations. Ambiguous names, decided here (docs/decisions.md):
+# follow the IANA database's abbreviations. Ambiguous names, decided here (docs/reliability.md):
 # IST = India (+05:30; Indian outlets are the big users, not Ireland or Israel), BST = British
 # Summer Time (+01:00), AST = Atlantic (-04:00, as in RFC 822's neighbours), CST = US Central
 # (-06:00, RFC 822) except in a Chinese-language source, where it is China Standard Time (+08:00).

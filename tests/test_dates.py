@@ -153,3 +153,16 @@ def test_a_sources_tz_must_be_an_iana_zone() -> None:
     assert adapter.validate_python(source).tz is None
     with pytest.raises(ValidationError, match="unknown time zone 'CEST'"):
         adapter.validate_python({**source, "tz": "CEST"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.sampled_from([text for text, _ in CASES]),
+                 st.datetimes(min_value=datetime(1995, 1, 2), max_value=datetime(2026, 11, 30)).map(
+                     lambda d: d.strftime("%a, %d %b %Y %I:%M:%S %p")),
+                 st.text(alphabet="0123456789-:TZ +APMESTCJGU", max_size=30)))
+def test_reading_is_idempotent(text: str) -> None:
+    """What a date string reads as, its ISO form reads as too (and RFC 822's form of it)."""
+    parsed = parse_date(text, now=NOW)
+    if parsed is not None:
+        assert parse_date(parsed.isoformat(), now=NOW) == parsed
+        assert parse_date(parsed.strftime("%a, %d %b %Y %H:%M:%S +0000"), now=NOW) == parsed.replace(microsecond=0)

@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="nw-cold-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSWATCH_", "PREFECT_API_URL"))}
-    env.update(PREFECT_HOME=str(work / "prefect"), PYTHONPATH=str(REPO))
+    env.update(PREFECT_HOME=str(work / "prefect"), PYTHONPATH=str(REPO),
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
     servers = start_servers()
     cfg = write_config(work / "cfg", servers, args.sources)
     db = work / "news.duckdb"

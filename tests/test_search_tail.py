@@ -147,10 +147,8 @@ def _index_tokens(conn) -> dict[str, tuple[int, list[tuple[str, int]]]]:
 
 
 def _tail_tokens(conn) -> dict[str, tuple[int, list[tuple[str, int]]]]:
-    title, text = fts._tokens_sql("title"), fts._tokens_sql("text")
     rows = conn.execute(f"""
-        with w as (select article_id, unnest(list_filter(coalesce({title}, []) || {text}, lambda x: x <> '')) as t
-                   from articles)
+        with w as (select article_id, unnest({fts._article_words_sql("articles")}) as t from articles)
         select a.article_id, (select count(*) from w where w.article_id = a.article_id),
                list((s.term, s.n) order by s.term) filter (where s.term is not null)
         from articles a left join (select article_id, stem(t, 'porter') as term, count(*) as n from w group by all) s
@@ -158,7 +156,7 @@ def _tail_tokens(conn) -> dict[str, tuple[int, list[tuple[str, int]]]]:
     return {aid: (n, sorted(tuple(x) for x in (terms or []))) for aid, n, terms in rows}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(docs=st.lists(st.tuples(st.one_of(st.none(), text_st), text_st), min_size=1, max_size=6))
 def test_the_tail_tokeniser_gives_the_index_s_tokens_and_lengths(scratch, docs):
     conn = _fresh(scratch)
@@ -174,7 +172,7 @@ VOCAB = ["tanker", "tankers", "Tanker", "mission", "missions", "japan", "Japan's
          "ECONOMIQUE", "économique", "lng", "port", "strike", "the", "of", "wind", "farm"]
 doc_st = st.tuples(st.lists(st.sampled_from(VOCAB), max_size=4).map(" ".join),
                    st.lists(st.sampled_from(VOCAB), max_size=25).map(" ".join))
-QUERIES = ["mission japan", "economique", "Tankers port", "économie strike lng"]
+QUERIES = ["mission japan", "economique", "Tankers port strike"]
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +195,7 @@ def _answers(conn, queries, limit: int = 50) -> dict[str, list[tuple[str, float 
     return {q: [(h.article_id, h.score) for h in fts.search_articles(conn, q, limit)] for q in queries}
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(docs=st.lists(doc_st, min_size=1, max_size=12), data=st.data())
 def test_results_are_the_same_whatever_the_index_state(scratch, docs, data):
     """An index over a prefix, the rest in the tail (plus some indexed articles changed since the
@@ -205,7 +203,8 @@ def test_results_are_the_same_whatever_the_index_state(scratch, docs, data):
     split = data.draw(st.integers(0, len(docs)), label="split")
     changed = data.draw(st.lists(st.integers(0, max(split - 1, 0)), max_size=2), label="changed") if split else []
     new_text = data.draw(doc_st, label="new_text")
-    words = [w for title, text in docs for w in (title + " " + text).split()]
+    final = [new_text if i in changed else doc for i, doc in enumerate(docs)]
+    words = [w for title, text in final for w in (title + " " + text).split()]
     queries = [*QUERIES, *words[:1], *words[-2:]]  # the last: a word that is surely in some article
     conn = _fresh(scratch)
     t0 = NOW - timedelta(days=30)
@@ -230,7 +229,7 @@ def test_results_are_the_same_whatever_the_index_state(scratch, docs, data):
     no_index = _answers(conn, queries)
     assert before == after == no_index
     assert macro == before
-    assert not words or before[words[-1]]  # not vacuous: a word of the last article finds something
+    assert not words or before[words[-1]]  # not vacuous: a word that is in an article finds it
 
 
 # --- rebuild policy ---------------------------------------------------------------------------

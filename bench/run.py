@@ -4,9 +4,13 @@
 
 Measures, on the same pages (the 181 real pages of ../shared/corpus/extraction, repeated under
 distinct URLs with distinct bytes to reach N):
-  1. limit      bare trafilatura.extract(html, include_comments=False), HTML in memory, 2 processes
-  2. newswatch  full `python flows/ingest.py` runs (HTTP fetch, extract, classify, store) at N/2 and N;
-                marginal pages/s = extra pages / extra seconds; Prefect's fixed start-up reported apart
+  1. limits     bare trafilatura.extract(html, include_comments=False), and newswatch's own
+                extract_article (a dated feed item, as ingest sees it), HTML in memory, 2 processes;
+                wall pages/s and CPU seconds per page (the pool's worker processes)
+  2. newswatch  full `newswatch ingest` runs as cron runs them (HTTP fetch, extract, classify,
+                store; no Prefect server: direct mode) at N/2 and N; marginal pages/s = extra
+                pages / extra seconds, marginal CPU per page summed over all newswatch processes;
+                --via-flow runs `python flows/ingest.py` (Prefect's ephemeral API) instead
   3. peers      newspaper4k and news-please (with --peers; installed into bench/.peers-venv)
   4. tick       ingest over 200 sources that all answer 304 vs an empty Prefect flow run
   5. scale      DuckDB with 10k/100k/1M articles: already-seen check, digest query, file size
@@ -37,6 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from servers import CorpusServer, CorpusSite, load_pages  # noqa: E402
 
+DATED = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)  # a feed item's date: the dated case
 FEEDS = 10  # the pages are spread over this many feeds; the small run reads half of them
 
 
@@ -101,15 +106,43 @@ def _warm() -> int:
     return 0
 
 
-def measure_limit(pages: list[bytes], workers: int = 2) -> dict:
+def _extract_ours(page: tuple[bytes, str]) -> int:
+    from newswatch.extract import ExtractJob, extract_article
+    from newswatch.models import FeedEntry
+
+    html, url = page
+    art = extract_article(ExtractJob(html=html, fetched_url=url, source="bench",
+                                     entry=FeedEntry(url=url, published_at=DATED)))
+    return len(getattr(art, "text", "") or "")
+
+
+def _warm_ours() -> int:
+    from newswatch.extract import warm_up
+
+    warm_up()
+    return 0
+
+
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def measure_limit(pages: list, workers: int = 2, fn=_extract, warm=_warm) -> dict:
+    """Pages/s over `pages` in a pool of `workers` processes, and the workers' CPU per page
+    (counted once the pool has shut down and its processes were waited for)."""
+    cpu0 = _children_cpu()
     with ProcessPoolExecutor(workers) as pool:
-        for f in [pool.submit(_warm) for _ in range(workers * 2)]:
+        for f in [pool.submit(warm) for _ in range(workers * 2)]:
             f.result()
         t0 = time.perf_counter()
-        chars = sum(pool.map(_extract, pages, chunksize=8))
+        chars = sum(pool.map(fn, pages, chunksize=8))
         secs = time.perf_counter() - t0
+    cpu = _children_cpu() - cpu0  # start-up included: small next to thousands of pages
     return {"pages": len(pages), "seconds": round(secs, 2), "pages_per_s": round(len(pages) / secs, 1),
-            "chars": chars, "workers": workers}
+            "cpu_ms_per_page": round(1000 * cpu / len(pages), 2), "chars": chars, "workers": workers}
 
 
 # ---------------------------------------------------------------- 2./6. newswatch ingest + memory
@@ -131,11 +164,18 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
+VIA_FLOW = False  # --via-flow: the Prefect flow script instead of the CLI's direct run
+
+
 def run_ingest(config_dir: Path, db: Path) -> dict:
     env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env.pop("PREFECT_API_URL", None)
+    cmd = ([sys.executable, str(REPO / "flows" / "ingest.py")] if VIA_FLOW
+           else [str(Path(sys.executable).parent / "newswatch"), "ingest", "--prefect", "never"])
+    cpu0 = _children_cpu()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(REPO / "flows" / "ingest.py"), "--config-dir", str(config_dir),
-                             "--db", str(db)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([*cmd, "--config-dir", str(config_dir), "--db", str(db)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = 0
     stop = threading.Event()
 
@@ -149,6 +189,7 @@ def run_ingest(config_dir: Path, db: Path) -> dict:
     sampler.start()
     out, err = proc.communicate()
     secs = time.perf_counter() - t0
+    cpu = _children_cpu() - cpu0  # the ingest process and every child it waited for (workers)
     stop.set()
     sampler.join()
     if proc.returncode != 0:
@@ -159,7 +200,8 @@ def run_ingest(config_dir: Path, db: Path) -> dict:
     stored = conn.execute("select count(*) from articles").fetchone()[0]
     scored = conn.execute("select count(distinct article_id) from article_topics").fetchone()[0]
     conn.close()
-    return {"seconds": round(secs, 2), "articles": stored, "scored": scored, "peak_rss_mib": round(peak / 1024, 1)}
+    return {"seconds": round(secs, 2), "cpu_s": round(cpu, 2), "articles": stored, "scored": scored,
+            "peak_rss_mib": round(peak / 1024, 1)}
 
 
 def measure_newswatch(srv, n_pages: int, workdir: Path, repeat: int = 3) -> dict:
@@ -184,13 +226,17 @@ def measure_newswatch(srv, n_pages: int, workdir: Path, repeat: int = 3) -> dict
     runs = {}
     for label, got in samples.items():
         runs[label] = {"seconds": round(statistics.median(x["seconds"] for x in got), 2),
-                       "all_seconds": [x["seconds"] for x in got], "articles": got[-1]["articles"],
+                       "all_seconds": [x["seconds"] for x in got],
+                       "cpu_s": round(statistics.median(x["cpu_s"] for x in got), 2),
+                       "all_cpu_s": [x["cpu_s"] for x in got], "articles": got[-1]["articles"],
                        "scored": got[-1]["scored"], "pages": got[-1]["pages"],
                        "peak_rss_mib": max(x["peak_rss_mib"] for x in got)}
     s, l_ = runs["small"], runs["large"]
     marginal = (l_["pages"] - s["pages"]) / max(1e-9, l_["seconds"] - s["seconds"])
     fixed = s["seconds"] - s["pages"] / marginal
+    marginal_cpu = (l_["cpu_s"] - s["cpu_s"]) / max(1, l_["pages"] - s["pages"])
     return {"runs": runs, "repeat": repeat, "marginal_pages_per_s": round(marginal, 1), "fixed_startup_s": round(fixed, 2),
+            "marginal_cpu_ms_per_page": round(1000 * marginal_cpu, 2), "mode": "flow" if VIA_FLOW else "direct",
             "overall_pages_per_s_large": round(l_["pages"] / l_["seconds"], 1)}
 
 
@@ -231,7 +277,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeat", type=int, default=3, help="runs of each ingest size (medians are compared)")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: limit,newswatch,tick,scale")
     ap.add_argument("--out", default=str(REPO / "bench" / "results.json"))
+    ap.add_argument("--via-flow", action="store_true", help="ingest through `python flows/ingest.py` (Prefect)")
     args = ap.parse_args(argv)
+    global VIA_FLOW
+    VIA_FLOW = args.via_flow
     skip = set(filter(None, args.skip.split(",")))
     results: dict = {
         "taken_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -242,9 +291,12 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="nwbench-") as tmp, CorpusServer(bench_site(args.pages)) as srv:
         work = Path(tmp)
         ids = [i for f in range(FEEDS) for i in srv.site.feed_pages[f"bench-{f}.rss"]]
+        ours = [(srv.site.pages[i], f"{srv.base}/articles/{i}.html") for i in ids]
         if "limit" not in skip:
             results["limit"] = measure_limit([srv.site.pages[i] for i in ids])
             print("limit", results["limit"], flush=True)
+            results["limit_ours"] = measure_limit(ours, fn=_extract_ours, warm=_warm_ours)
+            print("limit (our extract_article)", results["limit_ours"], flush=True)
         if "newswatch" not in skip:
             results["newswatch"] = measure_newswatch(srv, args.pages, work, args.repeat)
             print("newswatch", results["newswatch"], flush=True)
@@ -254,6 +306,12 @@ def main(argv: list[str] | None = None) -> dict:
             first["runs_pages_per_s"] = [first["pages_per_s"], again["pages_per_s"]]
             first["pages_per_s"] = round((first["pages_per_s"] + again["pages_per_s"]) / 2, 1)
             print("limit again", again, flush=True)
+            again = measure_limit(ours, fn=_extract_ours, warm=_warm_ours)
+            first = results["limit_ours"]
+            first["runs_pages_per_s"] = [first["pages_per_s"], again["pages_per_s"]]
+            first["pages_per_s"] = round((first["pages_per_s"] + again["pages_per_s"]) / 2, 1)
+            first["cpu_ms_per_page"] = round((first["cpu_ms_per_page"] + again["cpu_ms_per_page"]) / 2, 2)
+            print("limit (ours) again", again, flush=True)
         if args.peers:
             results["peers"] = measure_peers(srv, ids[: min(len(ids), 500)], work)
             print("peers", results["peers"], flush=True)
@@ -284,6 +342,11 @@ def _cpu_model() -> str:
 def _derive(r: dict) -> None:
     if "limit" in r and "newswatch" in r:
         r["ratio_marginal_to_limit"] = round(r["newswatch"]["marginal_pages_per_s"] / r["limit"]["pages_per_s"], 3)
+    if "limit_ours" in r and "newswatch" in r:
+        n, lo = r["newswatch"], r["limit_ours"]
+        r["ratio_marginal_to_own_extraction"] = round(n["marginal_pages_per_s"] / lo["pages_per_s"], 3)
+        # CPU: < 1 means the pipeline costs more CPU per page than extraction alone
+        r["ratio_cpu_own_extraction_to_marginal"] = round(lo["cpu_ms_per_page"] / n["marginal_cpu_ms_per_page"], 3)
     if "tick" in r:
         r["tick"]["ratio_to_empty_flow"] = round(r["tick"]["tick_s"] / r["tick"]["empty_flow_s"], 2)
 
@@ -298,8 +361,20 @@ def print_table(r: dict) -> None:
         rows.append(("newswatch fixed start-up", f"{n['fixed_startup_s']} s"))
         for k, v in n["runs"].items():
             rows.append((f"  run {k}: {v['pages']} pages", f"{v['seconds']} s, peak RSS {v['peak_rss_mib']} MiB"))
+    if "limit_ours" in r:
+        lo = r["limit_ours"]
+        rows.append(("limit: our extract_article, 2 processes", f"{lo['pages_per_s']} pages/s, "
+                     f"{lo['cpu_ms_per_page']} ms CPU/page"))
+    if "newswatch" in r:
+        rows.append(("newswatch marginal CPU per page", f"{r['newswatch']['marginal_cpu_ms_per_page']} ms "
+                     f"({r['newswatch']['mode']} mode)"))
     if "ratio_marginal_to_limit" in r:
-        rows.append(("marginal / limit (target >= 0.85)", str(r["ratio_marginal_to_limit"])))
+        rows.append(("marginal / bare trafilatura limit", str(r["ratio_marginal_to_limit"])))
+    if "ratio_marginal_to_own_extraction" in r:
+        rows.append(("marginal / own extraction limit, wall (target >= 0.85)",
+                     str(r["ratio_marginal_to_own_extraction"])))
+        rows.append(("own extraction CPU / marginal CPU per page (target >= 0.85)",
+                     str(r["ratio_cpu_own_extraction_to_marginal"])))
     for name, v in r.get("peers", {}).items():
         rows.append((f"peer {name}", f"{v} pages/s" if not isinstance(v, dict) else json.dumps(v)[:80]))
     if "tick" in r:

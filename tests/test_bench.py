@@ -33,6 +33,15 @@ def test_limit_measurement_extracts_every_page():
     assert out["pages"] == 6 and out["chars"] > 1000 and out["pages_per_s"] > 0
 
 
+def test_own_extraction_limit_runs_extract_article_and_counts_worker_cpu():
+    require_corpus()
+    pages = [(html, f"http://127.0.0.1:9/articles/{k}.html") for k, html in list(bench_run.load_pages().items())[:6]]
+    ours = bench_run.measure_limit(pages, workers=2, fn=bench_run._extract_ours, warm=bench_run._warm_ours)
+    bare = bench_run.measure_limit([html for html, _ in pages], workers=2)
+    assert ours["pages"] == 6 and ours["chars"] > 1000 and ours["cpu_ms_per_page"] > 0
+    assert abs(ours["chars"] - bare["chars"]) < bare["chars"]  # the same pages' text, give or take
+
+
 def test_scale_measurement_reports_each_size():
     out = bench_scale.measure_scale([2000])
     assert set(out["2000"]) == {"seen_check_ms", "digest_query_ms", "load_s", "file_mib"}

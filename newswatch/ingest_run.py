@@ -179,6 +179,7 @@ async def _ingest_articles(fetcher: Fetcher, conn, cfg: AppConfig, run_id: str, 
             async for batch in stream:
                 outcomes.append(await steps.store(quote(conn), run_id, quote(batch), quote(topics or None)))
                 progress.stored(len(batch.results), len(batch.articles), len(batch.failures))
+                steps.log.info("committed %d pages: %d articles", len(batch.results), len(batch.articles))
     finally:
         pool.close()
     return outcomes

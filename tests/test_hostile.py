@@ -285,8 +285,9 @@ def test_finished_pages_are_handed_to_the_writer_while_another_page_is_stalled()
 
 
 def test_a_killed_run_keeps_the_pages_that_finished_before_it(tmp_path):
-    """A run whose one source stalls for a minute is killed well after the healthy pages were
-    served and extracted: those articles are in the database (the old batch was still waiting)."""
+    """A run whose other source stalls for two minutes (40 header-trickling pages) commits the
+    healthy pages as they finish: once the flow has logged their commit, it is killed while still
+    stalled, and those articles are in the database (the old batch was still waiting)."""
     with FaultServer(bare_site) as slow, FaultServer(bare_site) as good:
         cfg = write_config(tmp_path / "cfg", "sources:\n"
                            + local_source("slow", "rss", f"{slow.base}/hostile/slow-links.rss")
@@ -294,22 +295,32 @@ def test_a_killed_run_keeps_the_pages_that_finished_before_it(tmp_path):
                            SETTINGS.replace("total_timeout_s: 2", "total_timeout_s: 120")
                            .replace("batch_size: 5", "batch_size: 200"))
         db = tmp_path / "news.duckdb"
+        log_path = tmp_path / "run.log"
+        log = log_path.open("wb")
         proc = subprocess.Popen([sys.executable, str(REPO / "flows" / "ingest.py"), "--config-dir", str(cfg),
-                                 "--db", str(db)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+                                 "--db", str(db)], stdout=log, stderr=log, start_new_session=True,
+                                env={**os.environ, "PREFECT_LOGGING_LEVEL": "INFO"})
         try:
-            deadline = time.monotonic() + 240
-            while len(good.site.requests_to("/hostile/page/")) < 4 and time.monotonic() < deadline:
-                assert proc.poll() is None, "the run ended before it was killed"
-                time.sleep(0.1)
-            assert len(good.site.requests_to("/hostile/page/")) == 4
-            time.sleep(20)  # extraction (the workers start with the first page) and a commit, on a loaded machine
-            assert proc.poll() is None  # still stalled on the slow source's pages
+            deadline = time.monotonic() + 300  # a hung run fails the test, never the suite
+            while _committed_articles(log_path) < 4 and time.monotonic() < deadline:
+                assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
+                time.sleep(0.2)
+            assert _committed_articles(log_path) == 4, log_path.read_text(errors="replace")[-3000:]
+            assert proc.poll() is None  # still waiting for the stalled source's pages
+            assert slow.site.requests_to("/hostile/slow-headers")  # which were requested, and hang
         finally:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+            log.close()
     got = {u for u, in rows(db, "select fetched_url from articles where source = 'good'")}
     assert got == {f"{good.base}/hostile/page/healthy-{i}" for i in range(4)}
+
+
+def _committed_articles(log_path) -> int:
+    import re
+
+    text = log_path.read_text(errors="replace")
+    return sum(int(n) for n in re.findall(r"committed \d+ pages: (\d+) articles", text))
 
 
 # --- the run deadline ------------------------------------------------------------------------
@@ -320,6 +331,7 @@ def test_what_the_deadline_leaves_is_recorded_as_deferred_and_taken_up_next_run(
         srv.site.extra["/slow.rss"] = (200, {"Content-Type": "application/rss+xml"}, _slow_feed(srv.base, 6))
         srv.site.counters["slow_page_s"] = 2
         settings = SETTINGS.replace("total_timeout_s: 2", "total_timeout_s: 10").replace(
+            "read_timeout_s: 1", "read_timeout_s: 5").replace(
             "max_per_host: 4", "max_per_host: 1").replace("run_deadline_s: 240", "run_deadline_s: 5")
         cfg = write_config(tmp_path / "cfg", "sources:\n" + local_source("slow", "rss", f"{srv.base}/slow.rss"),
                            settings)

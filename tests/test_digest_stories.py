@@ -116,7 +116,7 @@ def test_with_updates_false_a_later_report_is_recorded_and_nothing_is_sent(conn)
     third = Recorder()
     assert run_digests(conn, alerts(updates=False), now=NOW + timedelta(days=2), send=third, env=ENV)[0].status \
         == "skipped_empty"
-    assert conn.execute("select kind, story_id from digest_items where article_id = 'nl1'").fetchall() == [
+    assert conn.execute("select kind, story_id from digest_item_stories where article_id = 'nl1'").fetchall() == [
         ("known", "en1")]
 
 

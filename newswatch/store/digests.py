@@ -89,7 +89,18 @@ def select_pending(
     ]
 
 
-_ITEM_COLUMNS = "digest_id, subscriber, article_id, topic, score, position, folded_into, is_listed, story_id, kind"
+_ITEM_COLUMNS = "digest_id, subscriber, article_id, topic, score, position, folded_into, is_listed"
+
+
+def _insert_items(conn: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
+    """digest_items rows and, for each, its story and kind (digest_item_stories)."""
+    conn.executemany(f"insert into digest_items ({_ITEM_COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                     [r[:8] for r in rows])
+    conn.execute(
+        "insert into digest_item_stories (digest_id, article_id, story_id, kind) select unnest(?::varchar[]),"
+        " unnest(?::varchar[]), unnest(?::varchar[]), unnest(?::varchar[])",
+        [[r[0] for r in rows], [r[2] for r in rows], [r[8] for r in rows], [r[9] for r in rows]],
+    )
 
 
 def _item_rows(record: DigestRecord, digest: Digest) -> list[tuple]:
@@ -142,7 +153,7 @@ def claim(conn: duckdb.DuckDBPyConnection, record: DigestRecord, digest: Digest)
                 raise ClaimConflict(f"{taken} article(s) already claimed for {record.subscriber}")
             _insert_digest(conn, record, digest, "sending")
             if rows:
-                conn.executemany(f"insert into digest_items ({_ITEM_COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                _insert_items(conn, rows)
                 # sent_items' primary key is the exactly-once guard: a concurrent claim of the
                 # same (subscriber, article) fails at commit instead of sending twice.
                 conn.executemany(
@@ -185,7 +196,7 @@ def record_empty(conn: duckdb.DuckDBPyConnection, record: DigestRecord, digest: 
         _insert_digest(conn, record, digest, status)
         conn.execute("update digests set sent_at = ?, error = ? where digest_id = ?", [sent_at, error, record.digest_id])
         if rows:
-            conn.executemany(f"insert into digest_items ({_ITEM_COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            _insert_items(conn, rows)
             conn.executemany(
                 "insert into sent_items (subscriber, article_id, digest_id, status, claimed_at, sent_at)"
                 " select ?, ?, ?, 'sent', ?, ? where not exists"

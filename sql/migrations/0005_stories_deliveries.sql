@@ -25,11 +25,17 @@ create table story_articles (
 );
 create index story_articles_story_idx on story_articles (story_id);
 
--- what each digest item belonged to, and how it was shown
-alter table digest_items add column story_id varchar;
--- listed | folded (under another item) | update (a later report of a story already sent) |
--- known (a later report of an already-sent story, not shown)
-alter table digest_items add column kind varchar;
+-- one row per digest_items row written since 0005: the story the item belonged to, and how it was
+-- shown (a table of its own, not new columns: each migration stands alone, on a lake too)
+create table digest_item_stories (
+    digest_id   varchar not null,
+    article_id  varchar not null,
+    story_id    varchar,
+    kind        varchar not null,         -- listed | folded (under another item) | update (a later
+                                          -- report of a story already sent, shown as one line) |
+                                          -- known (such a report, recorded as handled, not shown)
+    primary key (digest_id, article_id)
+);
 
 -- one row per (digest, delivery target): a target is one apprise URL, or one recipient of an
 -- email URL with several `to=` addresses. `target` is redacted; `target_key` a hash of the URL.

@@ -19,8 +19,8 @@ select
     items.position,
     items.is_listed,
     items.folded_into,
-    coalesce(items.kind, case when items.folded_into is not null then 'folded' else 'listed' end) as kind,
-    items.story_id,
+    coalesce(ds.kind, case when items.folded_into is not null then 'folded' else 'listed' end) as kind,
+    ds.story_id,
     articles.article_id,
     articles.title,
     articles.url,
@@ -29,4 +29,5 @@ select
     articles.published_at
 from sent
 join digest_items as items on items.digest_id = sent.digest_id
+left join digest_item_stories as ds on ds.digest_id = items.digest_id and ds.article_id = items.article_id
 join articles on articles.article_id = items.article_id;

@@ -69,7 +69,7 @@ def test_the_catalog_password_appears_in_no_output_log_or_store(postgres, corpus
                               cwd=REPO, capture_output=True, text=True, timeout=300)
 
     console = []
-    ok = cli(catalog, "ingest")
+    ok = cli(catalog, "ingest", "--prefect", "always")  # a Prefect flow run: its logs and states are stored
     console.append(ok.stdout + ok.stderr)
     assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-2000:]
     status = cli(catalog, "status")
@@ -79,7 +79,7 @@ def test_the_catalog_password_appears_in_no_output_log_or_store(postgres, corpus
     console.append(query.stdout + query.stderr)
     assert query.returncode == 0 and json.loads(query.stdout)[0]["n"] > 0, query.stdout + query.stderr
 
-    for args in (("status",), ("query", "select 1"), ("ingest",)):
+    for args in (("status",), ("query", "select 1"), ("ingest", "--prefect", "always"), ("ingest", "--prefect", "never")):
         bad = cli(down, *args)
         out = bad.stdout + bad.stderr
         console.append(out)

@@ -128,6 +128,18 @@ def test_the_sql_macro_exists_before_any_index_is_built(tmp_path):
     assert expected and expected[0][0] == "a1" and expected[0][1] is not None
 
 
+def test_with_a_full_index_the_scores_are_the_extension_s_own_bm25(indexed):
+    add(indexed, "new1", "Tanker seized off Japan", "A tanker was seized; rates rose.", 0.5)
+    fts.rebuild_search_index(indexed)
+    for query in ("tanker", "tanker rates", "Japan tanker", "strike"):
+        ours = {h.article_id: h.score for h in fts.search_articles(indexed, query, limit=100)}
+        theirs = dict(indexed.execute(
+            "select article_id, score from (select article_id, fts_main_articles.match_bm25(article_id, ?,"
+            " conjunctive := 1) as score from articles) where score is not null", [query]).fetchall())
+        assert ours.keys() == theirs.keys() and ours, query
+        assert all(ours[k] == pytest.approx(theirs[k], rel=1e-12) for k in ours), query
+
+
 # --- the tail is tokenised exactly as the index is ------------------------------------------------
 
 WORDS = ["tanker", "Tankers", "TANKER's", "mission", "missions", "économie", "Economique", "ÉCONOMIQUE",

@@ -162,7 +162,8 @@ def test_yaml_merge_keys_are_not_duplicates(tmp_path):
 def test_non_finite_numbers_are_rejected_in_settings(tmp_path, key, value):
     (tmp_path / "settings.yaml").write_text(f"{key}: {value}\n")
     msg = error(tmp_path)
-    assert msg.startswith(f"{tmp_path / 'settings.yaml'}: {key}: ") and "should be a finite number" in msg and "(fix: " in msg
+    assert msg.startswith(f"{tmp_path / 'settings.yaml'}: {key}: ")
+    assert "should be a finite number" in msg and "(fix: " in msg
 
 
 def test_non_finite_numbers_are_rejected_from_the_environment(tmp_path, monkeypatch):
@@ -172,6 +173,8 @@ def test_non_finite_numbers_are_rejected_from_the_environment(tmp_path, monkeypa
 
 
 def test_non_finite_numbers_are_rejected_in_every_file(tmp_path):
-    (tmp_path / "sources.yaml").write_text("sources:\n  - {name: a, kind: rss, url: 'http://x.org/1', interval: .inf}\n")
+    (tmp_path / "sources.yaml").write_text(
+        "sources:\n  - {name: a, kind: rss, url: 'http://x.org/1', interval: .inf}\n")
     msg = error(tmp_path)
-    assert msg.startswith(f"{tmp_path / 'sources.yaml'}: sources[0].interval (name: a): ") and "should be a finite number" in msg
+    assert msg.startswith(f"{tmp_path / 'sources.yaml'}: sources[0].interval (name: a): ")
+    assert "should be a finite number" in msg

@@ -23,7 +23,8 @@ from newswatch.store import fts
 NOW = datetime.now(timezone.utc)
 
 
-def add(conn, aid: str, title: str | None, text: str, days_old: float = 1.0, updated_at: datetime | None = None) -> None:
+def add(conn, aid: str, title: str | None, text: str, days_old: float = 1.0,
+        updated_at: datetime | None = None) -> None:
     at = NOW - timedelta(days=days_old)
     conn.execute(
         "insert into articles (article_id, url, fetched_url, source, title, fetched_at, published_at, lang, text,"

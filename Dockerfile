@@ -26,7 +26,8 @@ COPY flows ./flows
 COPY sql ./sql
 COPY config ./config
 COPY prefect.yaml ./
-RUN pip install --no-cache-dir -e . \
+RUN pip install --no-cache-dir pip==26.3 \
+    && pip install --no-cache-dir -e . \
     && groupadd --gid 10001 newswatch \
     && useradd --create-home --uid 10001 --gid 10001 --shell /usr/sbin/nologin newswatch \
     && mkdir -p /data \

@@ -12,13 +12,15 @@ with candidates as (
         coalesce(a.published_at, a.fetched_at) as sort_at,
         a.source,
         a.title,
-        a.url
+        a.url,
+        sa.story_id  -- null until a digest run assigned the article its story (table `stories`)
     from subscribers as s
     join article_topics as t
         on t.is_match
         and t.score >= coalesce(s.min_score, 0)
         and (list_contains(s.topics, '*') or list_contains(s.topics, t.topic))
     join articles as a on a.article_id = t.article_id
+    left join story_articles as sa on sa.article_id = t.article_id
     where coalesce(a.published_at, a.fetched_at) >= now() - to_seconds(s.max_age_days * 86400)
         and not exists (
             select 1 from sent_items as si

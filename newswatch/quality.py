@@ -3,7 +3,9 @@
 Text is tokenised with the Unicode regex \\w+; each text becomes a multiset of 4-token shingles;
 per page TP/FP/FN are multiset overlaps normalised so TP+FP+FN = 1; precision is the mean over
 pages with TP+FP > 0, recall the mean over pages with TP+FN > 0; F1 is the harmonic mean of the two
-means. Used by the test gate and the benchmark, never at run time.
+means. `score` is used by the test gate and the benchmark, never at run time; `shingles` also by the
+extraction ensemble (newswatch/extract/ensemble.py), which compares two extractors' texts by the
+same 4-shingles the score counts.
 """
 
 from __future__ import annotations

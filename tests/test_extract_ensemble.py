@@ -140,3 +140,31 @@ def test_the_ensemble_runs_inside_ingests_worker_processes():
 def test_readability_text_keeps_block_boundaries():
     root = fromstring("<div><p>one two</p><p>three four</p><ul><li>five</li><li>six</li></ul></div>")
     assert ensemble._block_text(root).split("\n") == ["one two", "three four", "five", "six"]
+
+
+def test_main_text_leaves_the_tree_as_it_was():
+    from lxml.html import tostring
+
+    tree = parse_page(_page("<div hidden>hidden box</div><p style='display:none'>x</p>" + _article_html(ARTICLE[:2])))
+    before = tostring(tree)
+    assert main_text(tree).method != "trafilatura"  # short: readability was asked
+    assert tostring(tree) == before
+
+
+def test_the_lean_readability_reads_the_same_text_as_readability_lxml():
+    """On the dev pages that ask for a second opinion: the Cleaner it skips changes nothing."""
+    import copy
+
+    from readability import Document
+
+    root = CORPUS / "extraction-readability"
+    truth = json.loads((root / "ground-truth.json").read_text())
+    compared = 0
+    for item_id in sorted(truth):
+        tree = parse_page(gzip.decompress((root / "html" / f"{item_id}.html.gz").read_bytes()).decode("utf-8", "replace"))
+        if not ensemble._suspicious(ensemble._trafilatura(tree, fast=True), tree):
+            continue
+        stock = ensemble._block_text(fromstring(Document(copy.deepcopy(tree)).summary(html_partial=True)))
+        assert ensemble._readability(tree) == stock, item_id
+        compared += 1
+    assert compared >= 5

@@ -44,7 +44,8 @@ def send_digests(config_dir: str | None, db_path: str | None, only_due: bool, ru
     with writer_lock(db, config.settings.lock_wait_s, on_wait=get_run_logger().warning):
         conn = connect(db)
         try:
-            return run_digests(conn, config.alerts, only_due=only_due, load_secret=load_secret, run_id=run_id)
+            return run_digests(conn, config.alerts, only_due=only_due, load_secret=load_secret, run_id=run_id,
+                               topic_titles=config.topic_titles)
         finally:
             conn.close()
 
@@ -56,7 +57,7 @@ def render_previews(config_dir: str | None, db_path: str | None, out: str) -> li
     with writer_lock(db, config.settings.lock_wait_s, on_wait=get_run_logger().warning):  # as send_digests
         conn = connect(db)
         try:
-            return [str(p) for p in preview_digests(conn, config.alerts, out)]
+            return [str(p) for p in preview_digests(conn, config.alerts, out, topic_titles=config.topic_titles)]
         finally:
             conn.close()
 

@@ -21,6 +21,9 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
+    from newswatch.redaction import install_log_redaction  # noqa: PLC0415
+
+    install_log_redaction()  # configured secrets never reach a log line, from the first message on
     app()
 
 

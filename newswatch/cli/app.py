@@ -33,7 +33,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a clear error to stderr and return the Exit to raise."""
     from newswatch.cli.show import visible  # noqa: PLC0415
 
-    typer.secho(f"error: {visible(message)}", err=True, fg=typer.colors.RED)
+    typer.secho(f"error: {visible(message, csv=True)}", err=True, fg=typer.colors.RED)  # newlines kept
     return typer.Exit(code)
 
 

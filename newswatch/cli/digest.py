@@ -46,7 +46,8 @@ def digest(
 
         with _open(config_dir, db) as (config, conn):
             try:
-                for path in preview_digests(conn, config.alerts, preview, subscribers=subscriber):
+                for path in preview_digests(conn, config.alerts, preview, subscribers=subscriber,
+                                                topic_titles=config.topic_titles):
                     typer.echo(f"preview written: {path}")
             except KeyError as exc:
                 raise fail(str(exc.args[0])) from None
@@ -69,7 +70,8 @@ def run_digest_now(
 
     with _open(config_dir, db) as (config, conn):
         try:
-            results = run_digests(conn, config.alerts, only_due=only_due, subscribers=subscribers)
+            results = run_digests(conn, config.alerts, only_due=only_due, subscribers=subscribers,
+                                  topic_titles=config.topic_titles)
         except KeyError as exc:
             raise fail(str(exc.args[0])) from None
     print_results(results)

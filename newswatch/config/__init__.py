@@ -42,6 +42,11 @@ class AppConfig:
     topics: TopicsFile
     alerts: AlertsFile
 
+    @property
+    def topic_titles(self) -> dict[str, str]:
+        """Each topic's human title (`title:` in topics.yaml) for digest headings; slugs otherwise."""
+        return {t.name: t.title for t in self.topics.topics if getattr(t, "title", None)}
+
 
 def resolve_config_dir(value: str | Path | None = None) -> Path:
     """--config-dir beats NEWSWATCH_CONFIG_DIR beats ./config; where none of them is given and

@@ -73,8 +73,8 @@ class LakeTarget:
     catalog: str  # libpq DSN of the PostgreSQL catalog database; may hold a password: never print it
     data_path: str
 
-    def __str__(self) -> str:  # for messages and logs: the DSN without its password
-        import re
+    def __str__(self) -> str:  # for messages and logs: the DSN without its password, in any form
+        from newswatch.redaction import redact, register_secret  # noqa: PLC0415
 
-        dsn = re.sub(r"password\s*=\s*\S+", "password=***", self.catalog)
-        return f"ducklake:postgres:{dsn} (data {self.data_path})"
+        register_secret(self.catalog)
+        return redact(f"ducklake:postgres:{self.catalog} (data {self.data_path})")

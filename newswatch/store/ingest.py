@@ -20,7 +20,7 @@ from newswatch.urls import url_id
 
 # An article URL that failed like this recently is not fetched again: the answer won't change.
 PERMANENT_ERROR_KINDS = ("content_type", "binary", "too_large", "blocked_address", "robots", "invalid_url",
-                         "redirect_loop", "too_many_redirects")
+                         "redirect_loop", "too_many_redirects", "bad_encoding")
 PERMANENT_STATUS = (404, 410, 451)
 PERMANENT_FAILURE_DAYS = 7
 

@@ -29,6 +29,7 @@ class _Trap(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, host: str):
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__((host, 0), _Handler)
         self.hits: list[str] = []
 
@@ -49,7 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _bindable(host: str) -> bool:
     try:
-        with socket.socket() as s:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
             s.bind((host, 0))
         return True
     except OSError:
@@ -58,7 +59,7 @@ def _bindable(host: str) -> bool:
 
 @pytest.fixture(scope="module")
 def trap_servers():
-    servers = [_Trap(h) for h in ("127.0.0.1", "127.0.0.2") if _bindable(h)]
+    servers = [_Trap(h) for h in ("127.0.0.1", "127.0.0.2", "::1") if _bindable(h)]
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
     for t in threads:
         t.start()
@@ -79,6 +80,7 @@ def _trap_urls(servers) -> list[str]:
     urls = []
     for s in servers:
         host, port = s.server_address[:2]
+        host = f"[{host}]" if ":" in host else host
         urls += [f"http://{host}:{port}/x", f"https://{host}:{port}/x"]
         if host == "127.0.0.1":
             urls.append(f"http://localhost:{port}/x")
@@ -95,13 +97,20 @@ def _pages(servers) -> list[bytes]:
     return pages
 
 
-def test_the_trap_pages_are_urls_to_htmldate(traps):
-    """The pages really are the hostile kind: htmldate given the decoded text would fetch it."""
+def test_the_trap_pages_make_htmldate_fetch_when_given_the_text(traps):
+    """The control: the pages really are the hostile kind. htmldate handed the decoded text (what
+    extract did before) requests the trap on every address, 127.0.0.2 and [::1] included."""
+    from htmldate import find_date
+
     from newswatch.extract import decode_html
 
-    page = _pages(traps)[0]
-    text = decode_html(page)
-    assert text.startswith("http") and " " not in text
+    for s in traps:
+        host, port = s.server_address[:2]
+        host = f"[{host}]" if ":" in host else host
+        text = decode_html((f"http://{host}:{port}/x" + BODY).encode())
+        assert text.startswith("http") and " " not in text
+        find_date(text, extensive_search=True)
+        assert s.hits, f"htmldate did not fetch {host}"
 
 
 @pytest.mark.parametrize("dated", [False, True], ids=["undated", "dated-feed-item"])

@@ -30,9 +30,14 @@ sys.path.insert(0, str(REPO))
 import duckdb  # noqa: E402
 
 from conftest import write_config  # noqa: E402
+import faults  # noqa: E402
 from faults import HEALTHY, HOSTILE_SOURCES, HostileScenario, run_measured  # noqa: E402
 
-RUN_TIMEOUT_S = 900
+RUN_TIMEOUT_S = 600
+# trickling and stalling routes hold their connection this long (tests: 30 s, past their 2 s
+# timeouts); here past the default total_timeout_s (60 s), so they stall until the client gives up
+# instead of closing first (a close after 30 s of trickle is a network error, retried)
+HANG_S = 180.0
 
 
 def rows(db: Path, sql: str, params=()):
@@ -44,6 +49,7 @@ def rows(db: Path, sql: str, params=()):
 
 
 def measure(settings: str) -> dict:
+    faults.HANG_S = HANG_S
     if settings == "test":
         from test_hostile import SETTINGS as settings_yaml
     else:

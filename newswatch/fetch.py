@@ -70,6 +70,7 @@ class Transient(FetchError):
     def __init__(self, kind: str, message: str, status_code: int | None = None, delay_s: float | None = None):
         super().__init__(kind, message, status_code)
         self.delay_s = delay_s
+        self.slow = False  # it failed only after read_timeout_s or more: a stalling server, not a flaky one
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +182,8 @@ class Fetcher:
                     err = exc
                 # a timeout is never retried: a trickling or stalled server would cost another full
                 # total_timeout_s (and its host is broken for the run anyway, see _get_once)
-                if attempts > self.settings.retries or err.kind == "timeout":
+                # nor is a failure that came after a long stall (headers trickled for 30 s, then a close)
+                if attempts > self.settings.retries or err.kind == "timeout" or err.slow:
                     raise err
                 delay = self._delay(err, attempts)
                 if delay >= self.time_left():
@@ -272,6 +274,7 @@ class Fetcher:
             guard = _Guard()
             call = functools.partial(self._get_blocking, url, host, headers, cap, time.monotonic() + total, guard)
             call = functools.partial(_connecting_to, self._checked.get(_address_key(url, req), ()), call)
+            began = time.monotonic()
             try:
                 async with asyncio.timeout(total):
                     resp = await asyncio.get_running_loop().run_in_executor(self._io, call)
@@ -281,6 +284,12 @@ class Fetcher:
             except Transient as exc:
                 if exc.kind == "timeout":
                     raise self._timed_out(key, exc, cut) from exc
+                if exc.kind == "network" and time.monotonic() - began >= self.settings.read_timeout_s:
+                    # stalled, then dropped: as costly as a timeout, and counted like one by the breaker
+                    exc.slow = True
+                    exc.args = (f"{exc} (after {time.monotonic() - began:.0f} s of a stalled response)",)
+                    self._count_timeout(key, exc)
+                    raise
                 self._timeouts.pop(key, None)  # the host answered (an error, but an answer)
                 raise
             except FetchError:
@@ -304,10 +313,13 @@ class Fetcher:
         if cut_by_deadline:
             return FetchError("deferred", f"{err}: the run's deadline (run_deadline_s) cut it short; "
                                           "left for the next run")
+        self._count_timeout(key, err)
+        return err
+
+    def _count_timeout(self, key: str, err: FetchError) -> None:
         self._timeouts[key] = self._timeouts.get(key, 0) + 1
         if self._timeouts[key] >= self.settings.breaker_timeouts:
             self.broken_hosts.setdefault(key, f"{self._timeouts[key]} timeouts in a row, the last: {err}")
-        return err
 
     def _get_blocking(self, url: str, host: str, headers: dict, cap: int, deadline: float,
                       stop: _Guard) -> _Response:

@@ -418,3 +418,20 @@ def test_a_page_whose_worker_dies_is_recorded_as_that_page_s_extract_failure():
     batch = as_batch([(fetched, res)])
     assert batch.results[0].error_kind == "extract" and "died" in batch.results[0].error
     assert batch.failures == (("s", job.fetched_url, batch.results[0].error),)
+
+
+def test_a_response_that_stalls_then_drops_is_not_retried_and_counts_for_the_breaker(monkeypatch):
+    """Headers trickled until the server gives up and closes (here after 1.5 s, past the 1 s read
+    timeout but inside the 10 s total): a network error, but after a stall: not retried (it would
+    cost the stall again), and two of them in a row take the host out of the run."""
+    import faults
+
+    monkeypatch.setattr(faults, "HANG_S", 1.5)
+    with FaultServer(bare_site) as srv:
+        results, f = _fetch_all(_settings(total_timeout_s=10, read_timeout_s=1, max_per_host=1),
+                                [f"{srv.base}/hostile/slow-headers?n={i}" for i in range(3)])
+        served = len(srv.site.requests_to("/hostile/slow-headers"))
+    assert [r.error_kind for r in results[:2]] == ["network", "network"]
+    assert all(r.attempts == 1 and "stalled" in r.error for r in results[:2])
+    assert results[2].error_kind == "timeout" and "timed out earlier in this run" in results[2].error
+    assert served == 2

@@ -96,6 +96,15 @@ def test_when_fast_mode_and_readability_find_nothing_the_full_cascade_is_used(mo
     assert result.method == "trafilatura-full" and ARTICLE[0] in result.text
 
 
+def test_a_text_still_short_after_the_ensemble_takes_the_full_cascades_longer_text(monkeypatch):
+    tree = parse_page(_page(_article_html()))
+    real = ensemble._trafilatura
+    monkeypatch.setattr(ensemble, "_trafilatura", lambda t, fast: ARTICLE[0][:120] if fast else real(t, fast))
+    monkeypatch.setattr(ensemble, "_readability", lambda t: "")
+    result = main_text(tree)
+    assert result.method == "trafilatura-full" and ARTICLE[-1] in result.text
+
+
 def test_a_truncated_doctype_that_trafilatura_rejects_still_yields_the_article():
     import trafilatura
 

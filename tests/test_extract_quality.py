@@ -16,7 +16,7 @@ from newswatch.extract import ExtractFailure, ExtractJob, extract_article
 from newswatch.quality import score
 from servers import CORPUS
 
-REACHED = {"extraction": 0.9708, "extraction-readability": 0.9486}  # bare trafilatura: 0.9598, 0.9392
+REACHED = {"extraction": 0.9708, "extraction-readability": 0.9526}  # bare trafilatura: 0.9598, 0.9392
 ALLOWED_DROP = 0.003  # library or threshold noise; a lost page costs ~0.005
 
 

@@ -14,6 +14,8 @@ compared by 4-shingle cover (the share of one text's shingles found in the other
   the post; jusText (a paragraph classifier that rejects short, link-dense blocks) decides;
 - otherwise trafilatura's text stands.
 
+A text still under 500 characters after that gets trafilatura's full cascade if it finds more.
+
 Every threshold is a round number chosen once and checked on both dev sets (see
 docs/decisions.md, "Extraction ensemble"); the choice is recorded as `extraction_method`.
 """
@@ -67,7 +69,7 @@ METHODS = {
     "readability": "readability-lxml's text: trafilatura's was truncated or a page-wide dump around it",
     "readability-justext": "the two disagreed entirely; jusText sided with readability-lxml",
     "trafilatura-justext": "the two disagreed entirely; jusText sided with trafilatura",
-    "trafilatura-full": "fast mode and readability found nothing; trafilatura's full cascade did",
+    "trafilatura-full": "fast mode and readability found little or nothing; trafilatura's full cascade found more",
 }
 
 
@@ -80,9 +82,11 @@ def main_text(tree, titles: tuple[str | None, ...] = ()) -> MainText:
     result = MainText(primary, "trafilatura")
     if _suspicious(primary, tree):
         result = _second_opinion(primary, _readability(tree), tree)
-    if not result.text:
-        full = _trafilatura(tree, fast=False)  # never less than bare trafilatura: its cascade rescues
-        result = MainText(full, "trafilatura-full") if full else result
+    if len(result.text) < MIN_PLAUSIBLE_CHARS:
+        # still short (or empty): trafilatura's full cascade, whose readability-fork and jusText
+        # rescue are made for short texts; never less than bare trafilatura
+        full = _trafilatura(tree, fast=False)
+        result = MainText(full, "trafilatura-full") if len(full) > len(result.text) else result
     return MainText(strip_headline(result.text, titles), result.method)
 
 

@@ -124,6 +124,8 @@ def test_extraction_method_is_always_a_documented_value():
 def _dev_page_chosen_from_readability():
     """A real dev page on which the ensemble picks readability's text (found, not hard-coded)."""
     root = CORPUS / "extraction"
+    if not (root / "ground-truth.json").is_file():
+        pytest.skip(f"{root} absent: ../shared/corpus is not next to the repository")
     truth = json.loads((root / "ground-truth.json").read_text())
     for item_id in sorted(truth):
         html = gzip.decompress((root / "html" / f"{item_id}.html.gz").read_bytes())
@@ -167,6 +169,8 @@ def test_the_lean_readability_reads_the_same_text_as_readability_lxml():
     from readability import Document
 
     root = CORPUS / "extraction-readability"
+    if not (root / "ground-truth.json").is_file():
+        pytest.skip(f"{root} absent: ../shared/corpus is not next to the repository")
     truth = json.loads((root / "ground-truth.json").read_text())
     compared = 0
     for item_id in sorted(truth):

@@ -75,6 +75,13 @@ def measure(settings: str) -> dict:
         stored = dict(rows(db, "select source, count(*) from articles group by all"))
         canaries = sc.canary_hits()
         run_stats = rows(db, "select stats, error from runs")
+        # where the wall time went: the run itself (start_run .. finish_run) and when the healthy
+        # articles were stored, against the process's whole life (Prefect's start-up and exit)
+        run_s, healthy_after_s = rows(db, "select epoch(max(r.finished_at) - max(r.started_at)), "
+                                      "epoch(max(a.fetched_at) - max(r.started_at)) from runs r, articles a "
+                                      "where a.source = ?", [HEALTHY[0]])[0]
+        slowest = rows(db, "select source, url, round(elapsed_ms), error_kind from fetches "
+                       "order by elapsed_ms desc limit 3")
     return {
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "settings": settings,
@@ -84,6 +91,10 @@ def measure(settings: str) -> dict:
         "healthy_articles_stored": healthy,
         "run_status": status,
         "run_stats": run_stats[0][0] if run_stats else None,
+        "run_s": round(run_s, 1) if run_s is not None else None,
+        "healthy_stored_after_s": round(healthy_after_s, 1) if healthy_after_s is not None else None,
+        "startup_and_exit_s": round(wall - run_s, 1) if run_s is not None else None,
+        "slowest_fetches": slowest,
         "requests_to_private_targets": len(canaries),
         "sources": {name: {"poll_error_kind": first.get(name, (None, None))[0],
                            "poll_error": (first.get(name, (None, None))[1] or "")[:200],
@@ -102,6 +113,8 @@ def main() -> None:
     print(f"hostile scenario ({out['settings']} settings): exit {out['rc']}, wall {out['wall_s']} s, "
           f"peak RSS {out['peak_rss_mib']} MiB, healthy articles stored {out['healthy_articles_stored']}/4, "
           f"run status {out['run_status']}, requests to private targets {out['requests_to_private_targets']}")
+    print(f"  the run itself {out['run_s']} s (healthy articles fetched {out['healthy_stored_after_s']} s into it); "
+          f"process start-up and exit {out['startup_and_exit_s']} s; slowest fetches {out['slowest_fetches']}")
     for name, src in out["sources"].items():
         arts = ", ".join(f"{a['count']} {a['error_kind'] or 'ok'}" for a in src["article_fetches"])
         print(f"  {name:14} poll: {src['poll_error_kind'] or 'ok':16} {src['poll_error'][:90]}"

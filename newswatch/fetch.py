@@ -263,7 +263,10 @@ class Fetcher:
             headers["If-Modified-Since"] = req.last_modified
         key = _host_key(url)
         self._check_breaker(key)
-        async with self._global, self._host_sem(host):
+        # the host's slot first, then a global one: a request queued behind its host's other requests
+        # must not hold one of the max_connections slots every other host needs (40 links to one
+        # stalled host held all 16 for a full timeout, and a healthy source's pages waited behind them)
+        async with self._host_sem(key), self._global:  # max_per_host per host:port, as the breaker counts
             self._check_breaker(key)  # the host may have timed out while this request waited for a slot
             # the deadline starts once a connection slot is ours, and covers a trickled body; the
             # run's deadline cuts it shorter

@@ -435,3 +435,30 @@ def test_a_response_that_stalls_then_drops_is_not_retried_and_counts_for_the_bre
     assert all(r.attempts == 1 and "stalled" in r.error for r in results[:2])
     assert results[2].error_kind == "timeout" and "timed out earlier in this run" in results[2].error
     assert served == 2
+
+
+def test_requests_queued_behind_a_stalled_host_do_not_hold_other_hosts_slots():
+    """Ten requests to a header-trickling server (2 at a time per host:port) and a healthy page on
+    another port of the same address, with 3 connections in all: the eight queued for the stalled
+    server wait for its slots, not the global ones (nor the other port's), so the healthy page is
+    fetched while all ten stalled requests are still unfinished."""
+    from newswatch.fetch import open_fetcher
+    from newswatch.models import FetchRequest
+
+    with FaultServer(bare_site) as slow, FaultServer(bare_site) as good:
+        settings = _settings(max_connections=3, max_per_host=2, total_timeout_s=20)
+
+        async def go():
+            async with open_fetcher(settings) as f:
+                stalled = [asyncio.ensure_future(f.fetch(FetchRequest(f"{slow.base}/hostile/slow-headers?n={i}", "t",
+                                                                      "article", "127.0.0.1"))) for i in range(10)]
+                await asyncio.sleep(0)  # they queue first
+                healthy = await f.fetch(FetchRequest(f"{good.base}/hostile/page/x", "t", "article", "127.0.0.1"))
+                unfinished = sum(not t.done() for t in stalled)
+                for t in stalled:
+                    t.cancel()
+                await asyncio.gather(*stalled, return_exceptions=True)
+                return healthy, unfinished
+
+        healthy, unfinished = asyncio.run(go())
+    assert healthy.ok and unfinished == 10

@@ -125,6 +125,7 @@ class Fetcher:
         # take its other pages down
         self.broken_hosts: dict[str, str] = {}
         self._timeouts: dict[str, int] = {}  # host:port -> timeouts since its last answer
+        self._trips: dict[str, asyncio.Future] = {}  # host:port -> resolved when the breaker takes it out
         self._global = asyncio.Semaphore(settings.max_connections)
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._robots: dict[str, asyncio.Future] = {}
@@ -279,8 +280,10 @@ class Fetcher:
             call = functools.partial(_connecting_to, self._checked.get(_address_key(url, req), ()), call)
             began = time.monotonic()
             try:
-                async with asyncio.timeout(total):
-                    resp = await asyncio.get_running_loop().run_in_executor(self._io, call)
+                resp = await self._run_until_tripped(key, call, total)
+            except _Tripped:
+                raise FetchError("timeout", f"{key} was taken out of this run while this request waited for it "
+                                            f"({self.broken_hosts[key]})") from None
             except TimeoutError as exc:
                 err = Transient("timeout", f"no complete response within {total:g} s")
                 raise self._timed_out(key, err, cut) from exc
@@ -307,6 +310,22 @@ class Fetcher:
                 # connection that every later request needs
                 guard.cancel()
 
+    async def _run_until_tripped(self, key: str, call, total: float):
+        """Run the blocking request on an I/O thread; TimeoutError after `total` seconds, _Tripped as
+        soon as the breaker takes its host out of the run (its other requests timed out meanwhile)."""
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._io, call)
+        fut.add_done_callback(_retrieve)  # a result nobody waits for any more is not an error to log
+        trip = self._trips.get(key)
+        if trip is None:
+            trip = self._trips[key] = loop.create_future()
+        done, _ = await asyncio.wait({fut, trip}, timeout=total, return_when=asyncio.FIRST_COMPLETED)
+        if fut in done:
+            return fut.result()
+        if trip in done:
+            raise _Tripped
+        raise TimeoutError
+
     def _check_breaker(self, key: str) -> None:
         if key in self.broken_hosts:
             raise FetchError("timeout", f"{key} timed out earlier in this run ({self.broken_hosts[key]}); "
@@ -323,6 +342,9 @@ class Fetcher:
         self._timeouts[key] = self._timeouts.get(key, 0) + 1
         if self._timeouts[key] >= self.settings.breaker_timeouts:
             self.broken_hosts.setdefault(key, f"{self._timeouts[key]} timeouts in a row, the last: {err}")
+            trip = self._trips.get(key)
+            if trip is not None and not trip.done():
+                trip.set_result(None)  # requests to it still running give up now
 
     def _get_blocking(self, url: str, host: str, headers: dict, cap: int, deadline: float,
                       stop: _Guard) -> _Response:
@@ -440,6 +462,15 @@ def _connecting_to(addresses: tuple[str, ...] | None, call):
         return call()
     finally:
         _current.addresses = _UNPINNED
+
+
+class _Tripped(Exception):
+    """The breaker took the request's host out of the run while the request ran."""
+
+
+def _retrieve(fut: asyncio.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _host_key(url: str) -> str:

@@ -462,3 +462,28 @@ def test_requests_queued_behind_a_stalled_host_do_not_hold_other_hosts_slots():
 
         healthy, unfinished = asyncio.run(go())
     assert healthy.ok and unfinished == 10
+
+
+def test_requests_running_when_their_host_is_taken_out_give_up_at_once():
+    """Two stalls time out (breaker_timeouts 2) while a third request to the same server, started
+    a little later, is still running: it is ended when the breaker trips, not left to run out its
+    own full timeout (its own deadline comes 1 s after theirs)."""
+    from newswatch.fetch import open_fetcher
+    from newswatch.models import FetchRequest
+
+    with FaultServer(bare_site) as srv:
+        def req(i):
+            return FetchRequest(f"{srv.base}/hostile/slow-headers?n={i}", "t", "article", "127.0.0.1")
+
+        async def go():
+            async with open_fetcher(_settings(max_per_host=3, total_timeout_s=3)) as f:
+                first = [asyncio.ensure_future(f.fetch(req(i))) for i in range(2)]
+                await asyncio.sleep(1)
+                late = await f.fetch(req(2))
+                return [*(await asyncio.gather(*first)), late]
+
+        results = asyncio.run(go())
+        served = len(srv.site.requests_to("/hostile/slow-headers"))
+    assert [r.error_kind for r in results] == ["timeout"] * 3
+    assert served == 3  # the late one was running ...
+    assert "taken out of this run while this request waited" in results[2].error  # ... when the breaker tripped

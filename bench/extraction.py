@@ -185,6 +185,7 @@ def run_set(name: str, rounds: int, peers: bool, workdir: Path) -> dict:
         rows[cand] = {"f1": round(s.f1, 4), "precision": round(s.precision, 4), "recall": round(s.recall, 4),
                       "cpu_ms_per_page": round(statistics.median(cpu[cand]) * 1e3, 2),
                       "cpu_ratio_to_trafilatura": round(statistics.median(ratios), 3),
+                      "cpu_ratio_per_round": [round(x, 3) for x in ratios],
                       "empty": sum(1 for t in texts[cand] if not t.strip())}
     rows["empty_where_trafilatura_has_text"] = sum(
         1 for a, b in zip(texts["newswatch-undated"], texts["trafilatura"]) if b.strip() and not a.strip())

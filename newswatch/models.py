@@ -83,7 +83,7 @@ class Article:
     fetched_url: str  # the URL that was actually requested
     title: str | None
     text: str
-    extraction_method: str  # trafilatura | feed_content | feed_summary
+    extraction_method: str  # a path of newswatch.extract.ensemble.METHODS, or feed_content | feed_summary
     content_hash: str
     fetched_at: datetime
     published_at: datetime | None = None

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,6 +34,7 @@ from newswatch.status import refresh_after_ingest
 from newswatch.store import ingest as store_ingest
 
 BATCHES_IN_FLIGHT = 2  # pages in flight: BATCHES_IN_FLIGHT * batch_size
+DEFERRED_FETCH_ROWS = 500  # fetch rows of polls with nothing new, written together (~7 ms an insert)
 
 
 async def poll_sources(fetcher: Fetcher, cfg: AppConfig, states: dict, now: datetime,
@@ -140,16 +142,46 @@ async def _run(conn, cfg: AppConfig, run_id: str, steps: Steps) -> RunSummary:
 
 async def _new_requests(conn, cfg: AppConfig, run_id: str, polled: asyncio.Queue,
                         selections: list) -> AsyncIterator[FetchRequest]:
-    """Each source's new article URLs as soon as its poll is read (its fetch rows recorded first)."""
+    """Each source's new article URLs as soon as its poll is read (its fetch rows recorded first).
+
+    Polls that arrived while the previous ones were being recorded are taken together: one insert
+    of their fetch rows and one seen-check, instead of one each (200 sources answering 304 at
+    once cost ~7 ms of DuckDB each, most of a no-change tick's CPU)."""
     claimed: set[str] = set()  # a URL two sources list is fetched once, by the first one read
-    while (poll := await polled.get()) is not None:
-        store_ingest.record_fetches(conn, run_id, poll.results)
-        part = ingest.select_new(conn, [poll], cfg.settings, claimed)
+    unrecorded: list = []  # fetch rows of polls that offered no entry (304s, failures), not yet written
+    done = False
+    while not done:
+        polls = []
+        for poll in [await polled.get(), *_drain(polled)]:
+            if poll is None:
+                done = True
+            else:
+                polls.append(poll)
+        unrecorded += [r for poll in polls for r in poll.results]
+        has_entries = any(poll.entries for poll in polls)
+        # rows are written before their articles start; rows of polls with nothing new wait for
+        # company (a crash then loses at most these few log rows: the sources re-poll next run)
+        if has_entries or done or len(unrecorded) >= DEFERRED_FETCH_ROWS:
+            store_ingest.record_fetches(conn, run_id, unrecorded)
+            unrecorded = []
+        if not polls:
+            continue
+        part = ingest.select_new(conn, polls, cfg.settings, claimed) if has_entries else ingest.Selection(())
         selections.append(part)
-        progress.polled(poll.source.name, len(part.requests), bool(poll.error), poll.not_modified)
+        new_urls = Counter(req.source for req in part.requests)
+        for poll in polls:
+            progress.polled(poll.source.name, new_urls[poll.source.name], bool(poll.error), poll.not_modified)
         for req in part.requests:
             yield req
     progress.polling_done()
+
+
+def _drain(queue: asyncio.Queue) -> list:
+    """Everything already waiting in `queue`, without waiting."""
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
 
 
 async def _ingest_articles(fetcher: Fetcher, conn, cfg: AppConfig, run_id: str, steps: Steps,

@@ -139,3 +139,19 @@ def test_the_failures_hint_is_one_copy_pasteable_line_on_a_narrow_terminal():
     command = hint[0].strip()
     assert command.startswith('newswatch query "select ') and command.endswith('limit 50"')
     assert command.count('"') == 2  # the SQL is one quoted argument, not wrapped inside the string
+
+
+def test_the_summary_lists_sources_with_news_and_counts_the_quiet_ones():
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    summary = RunSummary("r1", now, now, (
+        SourceRunStats(source="unchanged", not_modified=True),
+        SourceRunStats(source="same-old", entries=5, seen=5),
+        SourceRunStats(source="fresh", entries=5, new=2, seen=3),
+        SourceRunStats(source="broken", failed=1, error="HTTP 503"),
+    ))
+    buffer = io.StringIO()
+    print_summary(summary, console(file=buffer, width=200))
+    out = buffer.getvalue()
+    assert "fresh" in out and "broken" in out and "HTTP 503" in out
+    assert "unchanged" not in out and "same-old" not in out
+    assert "other sources: 1 not modified (304), 1 nothing new" in out

@@ -109,14 +109,29 @@ FAILURES_HINT = ('  newswatch query "select source, url, status_code, error_kind
 
 
 def print_summary(summary: RunSummary, out=None) -> None:
+    """The run's table: one row per source that had something to say (new articles, entries,
+    failures); sources that answered 304 or offered nothing new are counted in one line."""
     table = Table(title=cell(f"ingest run {summary.run_id}: {summary.new} new articles"))
     for col in ("source", "entries", "new", "seen", "failed", "status"):
         table.add_column(col, justify="right" if col in ("entries", "new", "seen", "failed") else "left")
+    quiet = {"not modified (304)": 0, "nothing new": 0}
     for s in sorted(summary.sources, key=lambda s: s.source):
+        if s.not_modified and not (s.new or s.failed or s.error):
+            quiet["not modified (304)"] += 1
+            continue
+        if not (s.new or s.failed or s.error or s.entries > s.seen):
+            quiet["nothing new"] += 1
+            continue
         status = cell("304 not modified") if s.not_modified else (cell(s.error, "red", 70) if s.error else cell("ok"))
         table.add_row(cell(s.source), str(s.entries), str(s.new), str(s.seen), str(s.failed), status)
     out = out or console()
-    out.print(table)
+    if table.row_count:
+        out.print(table)
+    else:
+        out.print(f"ingest run {summary.run_id}: {summary.new} new articles")
+    counted = ", ".join(f"{n} {what}" for what, n in quiet.items() if n)
+    if counted:
+        out.print(f"other sources: {counted}")
     if summary.failures:
         # one line, no wrapping: the hint is meant to be copied into a shell as it is
         out.print(f"{len(summary.failures)} failures recorded; see them with:")

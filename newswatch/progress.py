@@ -81,6 +81,17 @@ class Counts:
     def __post_init__(self) -> None:
         self.started = self.clock()
 
+    def count_poll(self, new_urls: int, failed: bool, not_modified: bool) -> None:
+        self.polled += 1
+        self.new_urls += new_urls
+        self.poll_failed += failed
+        self.not_modified += not_modified
+
+    def count_stored(self, pages: int, articles: int, failures: int) -> None:
+        self.pages += pages
+        self.articles += articles
+        self.failures += failures
+
     def elapsed(self) -> float:
         return max(self.clock() - self.started, 1e-9)
 
@@ -105,11 +116,7 @@ class LineProgress:
         self._line(f"ingest: polling {n} due source{'s' if n != 1 else ''}")
 
     def polled(self, source: str, new_urls: int, failed: bool, not_modified: bool) -> None:
-        c = self.c
-        c.polled += 1
-        c.new_urls += new_urls
-        c.poll_failed += failed
-        c.not_modified += not_modified
+        self.c.count_poll(new_urls, failed, not_modified)
 
     def polling_done(self) -> None:
         if self._polling_reported:
@@ -120,9 +127,7 @@ class LineProgress:
                    f"{c.not_modified} not modified); {c.new_urls} new article URLs")
 
     def stored(self, pages: int, articles: int, failures: int) -> None:
-        self.c.pages += pages
-        self.c.articles += articles
-        self.c.failures += failures
+        self.c.count_stored(pages, articles, failures)
 
     def finished(self) -> None:
         self.polling_done()
@@ -160,20 +165,14 @@ class TerminalProgress:
         self._update()
 
     def polled(self, source: str, new_urls: int, failed: bool, not_modified: bool) -> None:
-        c = self.c
-        c.polled += 1
-        c.new_urls += new_urls
-        c.poll_failed += failed
-        c.not_modified += not_modified
+        self.c.count_poll(new_urls, failed, not_modified)
         self._update()
 
     def polling_done(self) -> None:
         self._update()
 
     def stored(self, pages: int, articles: int, failures: int) -> None:
-        self.c.pages += pages
-        self.c.articles += articles
-        self.c.failures += failures
+        self.c.count_stored(pages, articles, failures)
         self._update()
 
     def finished(self) -> None:

@@ -78,9 +78,13 @@ def test_serve_prints_a_line_per_run_and_stops_cleanly(site, corpus_server, tmp_
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # a failed check: stop it the graceful way first, so its server stops too
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     errors = err.read_text(errors="replace")
     assert "never awaited" not in errors and "Traceback" not in errors, errors[-3000:]
     assert out.read_text().rstrip().endswith("stopped")
